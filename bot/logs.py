@@ -1,0 +1,46 @@
+"""Logging set-up, with secrets kept out of every line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+_TOKEN_PATTERNS = [
+    re.compile(r"\d{6,}:[A-Za-z0-9_-]{30,}"),  # Telegram bot token (also inside URLs)
+    re.compile(r"xox[abposr]-[A-Za-z0-9-]{10,}"),  # Slack bot/user tokens
+    re.compile(r"xapp-[A-Za-z0-9-]{10,}"),  # Slack app-level token
+]
+
+
+def redact(text: str) -> str:
+    """Replace anything that looks like a Telegram or Slack token with ``[redacted]``."""
+    for pattern in _TOKEN_PATTERNS:
+        text = pattern.sub("[redacted]", text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts tokens from the final message (libraries log request URLs with tokens)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """Log to stderr at ``level``; quieten chatty libraries; redact tokens."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # httpx logs every request URL, which carries the Telegram token.
+    for noisy in ("httpx", "httpcore", "faster_whisper", "jieba", "urllib3", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

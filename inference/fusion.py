@@ -1,0 +1,82 @@
+"""Fuse the text and voice readings into the one tag the user sees.
+
+The rule, in two dimensions:
+
+* **valence** (-1 .. 1) comes from the words: ``P(positive) - P(negative)`` of the text
+  reading. When the voice backend also gives a valence (emotion2vec), valence is
+  ``0.6 * text + 0.4 * voice``; with no text branch the voice valence stands alone (the
+  prosody backend gives none, so then it is 0).
+* **arousal** (0 .. 1) comes from the voice; with no voice branch it is the text's
+  ``P(excited)``.
+
+Then: ``excited`` when arousal >= :data:`EXCITED_AROUSAL` (or the text itself reads
+excited while the voice is not calm); otherwise ``positive`` when valence >=
+:data:`VALENCE_BAND`, ``negative`` when valence <= -:data:`VALENCE_BAND`, else ``neutral``.
+So an angry voice saying neutral words is *excited*, and calm words in a calm voice are
+*neutral*. Confidence grows with the distance from the decision boundary, and is the
+text's own score for its label where that decided.
+"""
+
+from __future__ import annotations
+
+from inference.types import FusedEmotion, TextReading, VoiceReading
+
+EXCITED_AROUSAL = 0.65
+VALENCE_BAND = 0.2
+TEXT_WEIGHT = 0.6
+CALM_VOICE = 0.4
+
+
+def text_valence(text: TextReading) -> float:
+    """Valence of a text reading: positive share minus negative share."""
+    pos = text.scores.get("positive", 0.0)
+    neg = text.scores.get("negative", 0.0)
+    return max(-1.0, min(1.0, pos - neg))
+
+
+def fuse(text: TextReading | None, voice: VoiceReading | None) -> FusedEmotion:
+    """Apply the module's rule. With both branches off the result is neutral at 0.5."""
+    if text is None and voice is None:
+        return FusedEmotion("neutral", 0.5, 0.0, 0.0, None, None)
+
+    tv = text_valence(text) if text is not None else None
+    vv = voice.valence if voice is not None else None
+    if tv is not None and vv is not None:
+        valence = TEXT_WEIGHT * tv + (1 - TEXT_WEIGHT) * vv
+    else:
+        valence = tv if tv is not None else (vv if vv is not None else 0.0)
+
+    if voice is not None:
+        arousal = voice.arousal
+    else:
+        assert text is not None
+        arousal = text.scores.get("excited", 0.0)
+
+    text_excited = text is not None and text.label == "excited"
+    voice_not_calm = voice is None or voice.arousal >= CALM_VOICE
+    if arousal >= EXCITED_AROUSAL or (text_excited and voice_not_calm):
+        label = "excited"
+        if arousal >= EXCITED_AROUSAL:
+            confidence = 0.5 + 0.5 * (arousal - EXCITED_AROUSAL) / (1 - EXCITED_AROUSAL)
+        else:
+            assert text is not None
+            confidence = text.scores.get("excited", 0.5)
+    elif valence >= VALENCE_BAND:
+        label = "positive"
+        confidence = 0.5 + 0.5 * min(1.0, (valence - VALENCE_BAND) / (1 - VALENCE_BAND))
+    elif valence <= -VALENCE_BAND:
+        label = "negative"
+        confidence = 0.5 + 0.5 * min(1.0, (-valence - VALENCE_BAND) / (1 - VALENCE_BAND))
+    else:
+        label = "neutral"
+        calm_margin = 1.0 - abs(valence) / VALENCE_BAND
+        arousal_margin = 1.0 - max(0.0, arousal - CALM_VOICE) / (EXCITED_AROUSAL - CALM_VOICE)
+        confidence = 0.5 + 0.5 * min(calm_margin, max(0.0, arousal_margin))
+    return FusedEmotion(
+        label=label,
+        confidence=round(max(0.0, min(1.0, confidence)), 4),
+        valence=round(valence, 4),
+        arousal=round(arousal, 4),
+        text=text,
+        voice=voice,
+    )

@@ -1,0 +1,164 @@
+"""Fetch the full-tier models into ``models_dir`` (the ``voicemood models download`` command).
+
+Each model lands in ``models_dir/<hub id with "/" replaced by "--">``, the first place
+:func:`~inference.model_paths.local_model_dir` looks, so the bot then loads it offline. The
+funasr models (ASR, VAD, punctuation, emotion2vec) come from ModelScope, or from Hugging Face
+when ``VOICEMOOD_MODEL_HUB=hf``; the text classifier always comes from Hugging Face.
+
+Before any download the hubs are probed with a 2 s TCP connect, so a machine without
+network gets a :class:`~inference.errors.ModelUnavailable` naming the folders to copy by
+hand, instead of minutes of retries.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import ModelUnavailable
+from .model_paths import (
+    folder_name,
+    hub_host,
+    hub_model_id,
+    hub_reachable,
+    local_model_dir,
+    looks_like_path,
+)
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Component names accepted by :func:`download_models`, in download order.
+COMPONENTS: tuple[str, ...] = ("asr", "vad", "punc", "voice_emotion", "text_emotion")
+
+_HUB_WEB = {"ms": "https://www.modelscope.cn/models/", "hf": "https://huggingface.co/"}
+
+
+@dataclass(frozen=True)
+class DownloadItem:
+    """One model to fetch."""
+
+    component: str
+    configured: str  # the id as configured (may be a funasr short name)
+    hub: str  # "ms" or "hf"
+    repo_id: str  # the full id on that hub
+    target: Path  # where it goes
+
+    @property
+    def url(self) -> str:
+        """The model's page on its hub, for people who copy it by hand."""
+        return _HUB_WEB[self.hub] + self.repo_id
+
+
+def _configured(settings: Settings, component: str) -> tuple[str, str, bool]:
+    """(model id, hub, wanted when no component list is given) of ``component``."""
+    funasr_hub = "hf" if settings.model_hub == "hf" else "ms"
+    if component == "asr":
+        return settings.asr_model, funasr_hub, settings.asr_backend != "whisper"
+    if component == "vad":
+        return settings.vad_model, funasr_hub, settings.asr_backend != "whisper"
+    if component == "punc":
+        return settings.punc_model, funasr_hub, settings.asr_backend != "whisper"
+    if component == "voice_emotion":
+        wanted = settings.voice_emotion_backend in ("auto", "emotion2vec")
+        return settings.voice_emotion_model, funasr_hub, wanted
+    if component == "text_emotion":
+        wanted = settings.text_emotion_backend in ("auto", "transformers")
+        return settings.text_emotion_model, "hf", wanted
+    raise ValueError(f"unknown component {component!r}; choose from {', '.join(COMPONENTS)}")
+
+
+def plan_downloads(
+    settings: Settings, components: list[str] | None = None
+) -> tuple[list[tuple[str, Path]], list[DownloadItem]]:
+    """Split the configured models into (already local, to download).
+
+    ``components`` limits the work to those names (see :data:`COMPONENTS`); ``None`` means
+    every component whose backend setting can use the full tier. Components with an empty
+    model id are skipped (empty = disabled).
+    """
+    models_dir = Path(settings.models_dir)
+    present: list[tuple[str, Path]] = []
+    missing: list[DownloadItem] = []
+    for component in components or list(COMPONENTS):
+        model_id, hub, wanted = _configured(settings, component)
+        model_id = (model_id or "").strip()
+        if not model_id or (components is None and not wanted):
+            continue
+        local = local_model_dir(model_id, models_dir, hub)
+        if local is not None:
+            present.append((component, local))
+            continue
+        if looks_like_path(model_id):
+            raise ModelUnavailable(
+                f"the {component} model is set to the folder {model_id!r}, which holds no "
+                "model; a folder cannot be downloaded: point the setting at a hub id"
+            )
+        repo_id = hub_model_id(model_id, hub)
+        missing.append(
+            DownloadItem(component, model_id, hub, repo_id, models_dir / folder_name(repo_id))
+        )
+    return present, missing
+
+
+def _fetch(item: DownloadItem) -> Path:
+    item.target.parent.mkdir(parents=True, exist_ok=True)
+    if item.hub == "ms":
+        from modelscope.hub.snapshot_download import snapshot_download as ms_snapshot
+
+        path = ms_snapshot(item.repo_id, local_dir=str(item.target))
+    else:
+        from huggingface_hub import snapshot_download as hf_snapshot
+
+        path = hf_snapshot(repo_id=item.repo_id, local_dir=str(item.target))
+    return Path(path)
+
+
+def download_models(
+    settings: Settings, components: list[str] | None = None
+) -> list[tuple[str, Path]]:
+    """Make every configured full-tier model local; return ``(component, folder)`` pairs.
+
+    Models already on disk are not fetched again. Raises
+    :class:`~inference.errors.ModelUnavailable` within ~2 s per hub when a needed hub cannot
+    be reached, listing the folders to copy into ``models_dir`` by hand; and when a download
+    fails part-way (the error names the model).
+    """
+    present, missing = plan_downloads(settings, components)
+    if not missing:
+        return _in_order(present)
+
+    unreachable = sorted({item.hub for item in missing if not hub_reachable(item.hub)})
+    if unreachable:
+        hosts = " / ".join(hub_host(h) for h in unreachable)
+        lines = [
+            f"  {item.target}  <-  {item.url}"
+            for item in missing
+            if item.hub in unreachable
+        ]
+        raise ModelUnavailable(
+            f"no network access to {hosts}; copy the model folders into "
+            f"{settings.models_dir}/ by hand (each folder holds the model's files, e.g. "
+            "config.yaml + model.pt, or config.json + weights):\n" + "\n".join(lines)
+        )
+
+    done = list(present)
+    for item in missing:
+        log.info("downloading %s model %s from %s", item.component, item.repo_id, item.hub)
+        try:
+            path = _fetch(item)
+        except Exception as exc:  # noqa: BLE001 - hub clients raise many kinds of errors
+            raise ModelUnavailable(
+                f"downloading the {item.component} model {item.repo_id} from "
+                f"{hub_host(item.hub)} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        done.append((item.component, path))
+    return _in_order(done)
+
+
+def _in_order(pairs: list[tuple[str, Path]]) -> list[tuple[str, Path]]:
+    return sorted(pairs, key=lambda pair: COMPONENTS.index(pair[0]))

@@ -1,0 +1,160 @@
+"""Full-tier text emotion: any Hugging Face sequence classifier, mapped to the four tags.
+
+The model's own class names (``config.id2label``) are mapped to :data:`~inference.types.TAGS`
+by :func:`map_label`, case-insensitively, first rule that matches wins:
+
+=====  ===============================================================  ==========
+order  the class name contains                                          tag
+=====  ===============================================================  ==========
+1      ``LABEL_0`` / ``LABEL_1`` of a two-class model                    negative /
+                                                                        positive
+2      neutral, 中                                                       neutral
+3      negative, neg, unhappy, sad, fear, disgust, 负, 悲                negative
+4      positive, pos, joy, happy, love, 正                               positive
+5      anger, angry, surprise, excite, 激                                excited
+6      anything else (including ``LABEL_n`` of a larger model)          neutral
+=====  ===============================================================  ==========
+
+Negative words are tried before positive ones so that "unhappy" is not read as "happy".
+A tag's score is the sum of the probabilities of the classes mapped to it; every tag is a
+key of ``scores`` (0.0 when no class maps to it), and ``label`` is the tag with the
+highest score. The default model, IDEA-CCNL/Erlangshen-Roberta-110M-Sentiment, has the
+classes ``Negative``/``Positive``, so it never says neutral or excited on its own.
+
+A blank text is not sent to the model: it reads as neutral with certainty.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ModelUnavailable
+from .model_paths import resolve_model_source
+from .types import TAGS, ModelInfo, TextReading
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+    from .types import TextEmotionBackend
+
+#: Longest input, in tokens; a voice note's transcript rarely comes near it.
+MAX_LENGTH = 256
+
+_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("neutral", ("neutral", "中")),
+    ("negative", ("negative", "neg", "unhappy", "sad", "fear", "disgust", "负", "悲")),
+    ("positive", ("positive", "pos", "joy", "happy", "love", "正")),
+    ("excited", ("anger", "angry", "surprise", "excite", "激")),
+)
+_GENERIC = re.compile(r"^label[_ ]?(\d+)$")
+
+
+def map_label(name: str, num_labels: int = 2) -> str:
+    """Map a classifier's class name to one of the four tags (table in the module docstring).
+
+    ``num_labels`` only matters for generic names: ``LABEL_0``/``LABEL_1`` are read as
+    negative/positive when the model has exactly two classes, else as neutral.
+    """
+    lowered = name.strip().lower()
+    generic = _GENERIC.match(lowered)
+    if generic:
+        index = int(generic.group(1))
+        if num_labels == 2 and index in (0, 1):
+            return ("negative", "positive")[index]
+        return "neutral"
+    for tag, needles in _RULES:
+        if any(needle in lowered for needle in needles):
+            return tag
+    return "neutral"
+
+
+class TransformersTextEmotion:
+    """:class:`~inference.types.TextEmotionBackend` over a sequence classifier."""
+
+    def __init__(self, tokenizer: Any, model: Any, info: ModelInfo, device: str) -> None:
+        self._tokenizer = tokenizer
+        self._model = model
+        self._device = device
+        self._lock = threading.Lock()  # fast tokenizers are not safe to share across threads
+        id2label = dict(getattr(model.config, "id2label", None) or {})
+        n = int(getattr(model.config, "num_labels", len(id2label)) or len(id2label))
+        #: tag of each output column, in column order
+        self.column_tags: list[str] = [
+            map_label(str(id2label.get(i, f"LABEL_{i}")), n) for i in range(n)
+        ]
+        self.info = info
+
+    def classify_batch(self, texts: Sequence[str], languages: Sequence[str]) -> list[TextReading]:
+        """One reading per text; ``languages`` is accepted for the protocol and not needed."""
+        import torch
+
+        blank = {tag: 1.0 if tag == "neutral" else 0.0 for tag in TAGS}
+        readings: list[TextReading] = [
+            TextReading(label="neutral", scores=dict(blank), model=self.info.model) for _ in texts
+        ]
+        todo = [i for i, t in enumerate(texts) if t and t.strip()]
+        if todo:
+            with self._lock:
+                batch = self._tokenizer(
+                    [texts[i] for i in todo],
+                    padding=True,
+                    truncation=True,
+                    max_length=MAX_LENGTH,
+                    return_tensors="pt",
+                )
+            batch = {k: v.to(self._device) for k, v in batch.items()}
+            with torch.inference_mode():
+                logits = self._model(**batch).logits
+            probs = torch.softmax(logits.float(), dim=-1).cpu().tolist()
+            for i, row in zip(todo, probs, strict=True):
+                scores = {tag: 0.0 for tag in TAGS}
+                for tag, p in zip(self.column_tags, row, strict=False):
+                    scores[tag] += float(p)
+                label = max(TAGS, key=lambda tag: scores[tag])
+                readings[i] = TextReading(label=label, scores=scores, model=self.info.model)
+        return readings
+
+
+def load_transformers_text(settings: Settings, device: str) -> TextEmotionBackend:
+    """Load ``settings.text_emotion_model`` with transformers' Auto classes.
+
+    A local folder (see :func:`~inference.model_paths.local_model_dir`) is read with
+    ``local_files_only=True``; a hub id is fetched from Hugging Face only when the hub
+    answers a 2 s probe, else :class:`~inference.errors.ModelUnavailable` is raised.
+    """
+    source = resolve_model_source(
+        settings.text_emotion_model,
+        settings.models_dir,
+        "hf",
+        component="text emotion",
+        env_var="VOICEMOOD_TEXT_EMOTION_MODEL",
+    )
+    try:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    except Exception as exc:  # noqa: BLE001 - a broken install shows up as any error
+        raise ModelUnavailable(f"transformers cannot be imported: {exc}") from exc
+
+    # resolve_model_source returns a folder when the model is on disk, else a hub id.
+    local = Path(source).is_dir()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local)
+        model = AutoModelForSequenceClassification.from_pretrained(source, local_files_only=local)
+    except Exception as exc:  # noqa: BLE001 - OSError, ValueError, HTTP errors...
+        raise ModelUnavailable(
+            f"could not load the text emotion model {source!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+    model.to(device)
+    model.eval()
+    info = ModelInfo(
+        component="text_emotion",
+        tier="full",
+        model=source,
+        device=device,
+        detail=f"transformers {type(model).__name__}",
+        extra={"configured": settings.text_emotion_model},
+    )
+    return TransformersTextEmotion(tokenizer, model, info, device)

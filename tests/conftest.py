@@ -1,0 +1,68 @@
+"""Shared fixtures: one real offline-tier engine per test session, fresh databases per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.service import AnalysisService
+from bot.settings import Settings
+from inference.engine import InferenceEngine
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+#: Assembled Whisper weights are cached here across test runs (git-ignored).
+MODELS_DIR = Path(os.environ.get("VOICEMOOD_TEST_MODELS_DIR", REPO / "models"))
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    """Offline-tier settings with a fresh database under ``tmp_path``.
+
+    The full-tier model ids are blanked so that a developer's downloaded models never
+    change what the tests exercise.
+    """
+    values: dict[str, object] = {
+        "db": tmp_path / "voicemood.db",
+        "models_dir": MODELS_DIR,
+        "device": "cpu",
+        "asr_backend": "whisper",
+        "text_emotion_backend": "lexicon",
+        "voice_emotion_backend": "prosody",
+        "batch_wait_ms": 20,
+        "_env_file": None,
+    }
+    values.update(overrides)
+    env_file = values.pop("_env_file")
+    return Settings(_env_file=env_file, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def session_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A temp folder that lives for the whole session."""
+    return tmp_path_factory.mktemp("session")
+
+
+@pytest.fixture(scope="session")
+async def engine(session_tmp: Path) -> AsyncIterator[InferenceEngine]:
+    """The real offline-tier engine (Whisper base + lexicons + prosody), loaded once."""
+    eng = InferenceEngine(make_settings(session_tmp))
+    await eng.start()
+    yield eng
+    await eng.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Offline-tier settings with a fresh database file in this test's temp folder."""
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+async def service(settings: Settings, engine: InferenceEngine) -> AsyncIterator[AnalysisService]:
+    """An AnalysisService on a fresh SQLite file, sharing the session's engine."""
+    svc = await AnalysisService.create(settings, engine=engine)
+    yield svc
+    await svc.close(close_engine=False)

@@ -1,0 +1,87 @@
+"""inference.fusion: the documented rule that turns two readings into one tag."""
+
+from __future__ import annotations
+
+import pytest
+
+from inference.fusion import EXCITED_AROUSAL, VALENCE_BAND, fuse, text_valence
+from inference.types import TextReading, VoiceReading
+
+
+def text(label: str, **scores: float) -> TextReading:
+    base = {"positive": 0.0, "negative": 0.0, "neutral": 0.0, "excited": 0.0}
+    base.update(scores)
+    return TextReading(label=label, scores=base, model="t")
+
+
+def voice(arousal: float, valence: float | None = None, label: str = "x") -> VoiceReading:
+    return VoiceReading(label=label, arousal=arousal, scores={}, model="v", valence=valence)
+
+
+def test_angry_voice_with_neutral_words_is_excited() -> None:
+    fused = fuse(text("neutral", neutral=1.0), voice(0.9, label="agitated"))
+    assert fused.label == "excited"
+    assert fused.confidence == pytest.approx(0.5 + 0.5 * (0.9 - EXCITED_AROUSAL) / 0.35, abs=1e-3)
+    assert fused.text is not None and fused.voice is not None  # both readings kept
+
+
+def test_calm_words_in_calm_voice_are_neutral() -> None:
+    fused = fuse(text("neutral", neutral=1.0), voice(0.2))
+    assert fused.label == "neutral"
+    assert fused.confidence == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("reading", "expected"),
+    [
+        (text("positive", positive=0.8, neutral=0.2), "positive"),
+        (text("negative", negative=0.7, neutral=0.3), "negative"),
+        (text("neutral", positive=0.15, neutral=0.85), "neutral"),
+    ],
+)
+def test_valence_decides_when_voice_is_calm(reading: TextReading, expected: str) -> None:
+    assert fuse(reading, voice(0.3)).label == expected
+
+
+def test_excited_words_need_a_voice_that_is_not_calm() -> None:
+    words = text("excited", excited=0.6, negative=0.1, neutral=0.3)
+    assert fuse(words, voice(0.5)).label == "excited"
+    # Shouted-sounding words read in a flat, calm voice are not excitement.
+    assert fuse(words, voice(0.1)).label == "neutral"
+
+
+def test_disabled_voice_leaves_text_to_decide() -> None:
+    assert fuse(text("positive", positive=0.9, neutral=0.1), None).label == "positive"
+    excited = fuse(text("excited", excited=0.7, neutral=0.3), None)
+    assert excited.label == "excited"
+    assert excited.arousal == pytest.approx(0.7)
+    assert excited.voice is None
+
+
+def test_disabled_text_leaves_voice_to_decide() -> None:
+    assert fuse(None, voice(0.9)).label == "excited"
+    assert fuse(None, voice(0.2)).label == "neutral"
+    # emotion2vec gives a valence: a sad, calm voice is negative even with no words.
+    assert fuse(None, voice(0.25, valence=-0.8)).label == "negative"
+
+
+def test_voice_valence_is_blended_with_text() -> None:
+    fused = fuse(text("neutral", positive=0.3, neutral=0.7), voice(0.3, valence=-1.0))
+    assert fused.valence == pytest.approx(0.6 * 0.3 + 0.4 * -1.0, abs=1e-3)
+    assert fused.label == "negative"
+
+
+def test_both_branches_off_is_neutral() -> None:
+    fused = fuse(None, None)
+    assert (fused.label, fused.confidence) == ("neutral", 0.5)
+
+
+def test_confidence_grows_with_distance_from_boundary() -> None:
+    weak = fuse(text("positive", positive=VALENCE_BAND + 0.05, neutral=0.75), voice(0.3))
+    strong = fuse(text("positive", positive=0.95, neutral=0.05), voice(0.3))
+    assert weak.label == strong.label == "positive"
+    assert 0.5 <= weak.confidence < strong.confidence <= 1.0
+
+
+def test_text_valence() -> None:
+    assert text_valence(text("x", positive=0.7, negative=0.1)) == pytest.approx(0.6)

@@ -1,0 +1,749 @@
+"""The Telegram adapter, end to end: the real python-telegram-bot Application, polling a
+fake Bot API server on 127.0.0.1 (tests/fake_telegram.py), the real service, ffmpeg, SQLite
+file and offline-tier models. Only Telegram itself is faked.
+
+Each test starts ``serve_telegram`` exactly as ``voicemood serve`` does, pushes updates
+into the fake's getUpdates queue and asserts on what the bot sent and what the database
+holds. Real Whisper runs cost seconds, so the number of distinct clips analysed per test
+is kept small (the service caches repeated bytes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from adapters.telegram import MESSAGE_LIMIT, phrase, serve_telegram, split_message, utf16_len
+from bot import wording
+from bot.analysis import Analysis, Sender
+from bot.service import AnalysisService
+from bot.trend import build_trend
+from inference.engine import InferenceEngine
+from inference.types import FusedEmotion, TextReading, VoiceReading
+from tests import fake_telegram as fk
+from tests.audio_factory import speech_file, tone_or_silence
+from tests.conftest import make_settings
+from tests.fake_telegram import Call, FakeTelegram
+
+TOKEN = "123456789:AAH-fake-token-for-voicemood-tests-0123456789"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+BAD_WAV = (b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x99\x99\x01\x00\x80\x3e\x00\x00"
+           b"\x00\x7d\x00\x00\x02\x00\x10\x00data\x00\x10\x00\x00" + b"\x00" * 4096)
+
+ALICE = fk.user(1001, "Alice", "en")
+BOB = fk.user(1002, "Bob", "zh-hans")
+CAROL = fk.user(1003, "Carol", "de")  # neither English nor Chinese: English replies
+
+
+# --------------------------------------------------------------------------------------------
+# fixtures and helpers
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """Short real speech in every format a Telegram user can send, made once."""
+    d = tmp_path_factory.mktemp("telegram_clips")
+    spoken = {
+        "happy": ("I am so happy today.", "ogg"),
+        "weather": ("The weather is terrible.", "mp3"),
+        "video": ("Hello from a round video.", "mp4"),
+        "document": ("This is an audio document.", "m4a"),
+        "morning": ("Good morning everyone.", "ogg"),
+        "thanks": ("Thank you very much.", "ogg"),
+    }
+    out = {key: speech_file(d, text, fmt, name=key).read_bytes()
+           for key, (text, fmt) in spoken.items()}
+    out["silence"] = tone_or_silence(d, "silence").read_bytes()
+    out["tone"] = tone_or_silence(d, "tone").read_bytes()
+    return out
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    """The fake Bot API server."""
+    server = FakeTelegram(TOKEN)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def bot_settings(fake: FakeTelegram, tmp_path: Path, **overrides: Any):
+    """Settings pointing the bot at the fake server, with a database under ``tmp_path``."""
+    values: dict[str, Any] = {"telegram_bot_token": TOKEN,
+                              "telegram_api_base_url": fake.api_base,
+                              "telegram_file_base_url": fake.file_base}
+    values.update(overrides)
+    return make_settings(tmp_path, **values)
+
+
+@contextlib.asynccontextmanager
+async def running_bot(fake: FakeTelegram, tmp_path: Path, engine: InferenceEngine,
+                      **overrides: Any) -> AsyncIterator[AnalysisService]:
+    """``serve_telegram`` running as a task (as ``voicemood serve`` runs it)."""
+    settings = bot_settings(fake, tmp_path, **overrides)
+    service = await AnalysisService.create(settings, engine=engine)
+    task = asyncio.create_task(serve_telegram(service, settings))
+    try:
+        first_poll = len(fake.calls_to("getUpdates"))
+        await fake.wait_for(lambda: len(fake.calls_to("getUpdates")) > first_poll
+                            or task.done(), 30)
+        if task.done():
+            task.result()
+        yield service
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 15)
+        await service.close(close_engine=False)
+
+
+_KINDS = {  # kind -> (folder, suffix) the real Bot API uses for file paths
+    "voice": ("voice", "oga"), "audio": ("music", "mp3"), "video_note": ("video_notes", "mp4"),
+    "document": ("documents", "m4a"),
+}
+
+
+def send_note(fake: FakeTelegram, u: dict, data: bytes, kind: str = "voice", *,
+              chat: dict | None = None, duration: int = 3, size: int | None = -1,
+              mime: str | None = "audio/mp4", name: str = "note.m4a",
+              file_id: str | None = None, local_path: str | None = None) -> dict:
+    """Register ``data`` as a file and push a message carrying it; returns the message.
+
+    ``size=-1`` announces the real size, ``None`` leaves file_size out.
+    """
+    folder, suffix = _KINDS[kind]
+    fid = file_id or fake.add_file(data, folder=folder, suffix=suffix, local_path=local_path)
+    announced = len(data) if size == -1 else size
+    if kind == "voice":
+        content = fk.voice(fid, announced or 0, duration)
+    elif kind == "audio":
+        content = fk.audio(fid, announced or 0, duration)
+    elif kind == "video_note":
+        content = fk.video_note(fid, announced or 0, duration)
+    else:
+        content = fk.document(fid, announced or 0, mime, name)
+    if announced is None:
+        next(iter(content.values())).pop("file_size")
+    update = fk.message(u, chat, **content)
+    fake.push(update)
+    return update["message"]
+
+
+def send_command(fake: FakeTelegram, u: dict, text: str, chat: dict | None = None) -> dict:
+    """Push a command; returns the message."""
+    update = fk.command(u, text, chat)
+    fake.push(update)
+    return update["message"]
+
+
+def replies(fake: FakeTelegram, msg: dict) -> list[Call]:
+    """Successful sendMessage/sendPhoto calls replying to ``msg``, in order."""
+    out = []
+    for call in fake.sent(msg["chat"]["id"]):
+        reply_to = call.params.get("reply_parameters") or {}
+        if reply_to.get("message_id") == msg["message_id"]:
+            out.append(call)
+    return out
+
+
+async def reply_to(fake: FakeTelegram, msg: dict, within: float = 60.0) -> Call:
+    """Wait for the first reply to ``msg``."""
+    return (await fake.wait_for(lambda: replies(fake, msg), within))[0]
+
+
+async def settle(fake: FakeTelegram, u: dict, chat: dict | None = None) -> None:
+    """Round-trip a /help so every update pushed before it has been handled."""
+    msg = send_command(fake, u, "/help", chat)
+    await reply_to(fake, msg)
+    await asyncio.sleep(0.3)
+
+
+def help_html(lang: str) -> str:
+    return wording.escape(wording.help_text(phrase("commands", lang), lang), "html")
+
+
+def error_html(code: str, lang: str = "en", **params: Any) -> str:
+    return wording.escape(wording.format_error(code, lang, **params), "html")
+
+
+def text_html(key: str, lang: str = "en", **params: Any) -> str:
+    return wording.escape(wording.text(key, lang, **params), "html")
+
+
+async def stored(service: AnalysisService, msg: dict) -> Analysis | None:
+    return await service.store.get_by_message("telegram", str(msg["chat"]["id"]),
+                                              str(msg["message_id"]))
+
+
+def make_analysis(transcript: str, label: str = "neutral", *, created_at: float | None = None,
+                  valence: float = 0.0) -> Analysis:
+    """An analysis as the pipeline stores it, for seeding histories."""
+    emotion = FusedEmotion(
+        label=label, confidence=0.8, valence=valence, arousal=0.4,
+        text=TextReading(label, {label: 0.8}, "lexicon"),
+        voice=VoiceReading("calm", 0.3, {"calm": 0.7}, "prosody"),
+    )
+    return Analysis(transcript=transcript, language="en", duration_s=4.0, emotion=emotion,
+                    models={"asr": "whisper-base"}, timings={},
+                    created_at=created_at or time.time())
+
+
+async def seed(service: AnalysisService, u: dict, n: int, transcript: str = "note {i}",
+               label: str = "neutral", valence: float = 0.0, start: float | None = None) -> None:
+    base = start or time.time() - 3600
+    rows = [(Sender("telegram", str(u["id"]), str(u["id"]), f"seed-{u['id']}-{i}"),
+             make_analysis(transcript.format(i=i), label, created_at=base + i, valence=valence))
+            for i in range(n)]
+    await service.store.add_many(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# voice notes
+
+
+async def test_each_media_kind_is_analysed_replied_and_stored(fake, tmp_path, engine, clips):
+    """Voice, audio (long: progress message edited into the result), round video note and
+    an audio document from a Chinese-speaking user."""
+    async with running_bot(fake, tmp_path, engine) as service:
+        sent = {
+            "voice": send_note(fake, ALICE, clips["happy"], "voice"),
+            "audio": send_note(fake, ALICE, clips["weather"], "audio", duration=20),
+            "video_note": send_note(fake, CAROL, clips["video"], "video_note"),
+            "document": send_note(fake, BOB, clips["document"], "document",
+                                  mime=None, name="memo.m4a"),
+        }
+        langs = {"voice": "en", "audio": "en", "video_note": "en", "document": "zh"}
+        await fake.wait_for(lambda: all(replies(fake, m) for m in sent.values()), 120)
+        progress = replies(fake, sent["audio"])[0]
+        assert progress.params["text"] == text_html("working", seconds=20)
+        await fake.wait_for(lambda: fake.calls_to(
+            "editMessageText", message_id=progress.result["message_id"]), 60)
+
+        for kind, msg in sent.items():
+            row = await stored(service, msg)
+            assert row is not None, kind
+            assert row.sender == Sender("telegram", str(msg["from"]["id"]),
+                                        str(msg["chat"]["id"]), str(msg["message_id"]))
+            expected = wording.format_analysis(row, langs[kind], "html")
+            if kind == "audio":
+                [edit] = fake.calls_to("editMessageText",
+                                       message_id=progress.result["message_id"])
+                assert edit.params["text"] == expected
+                assert edit.params["parse_mode"] == "HTML"
+                assert len(replies(fake, msg)) == 1  # only the progress message
+            else:
+                [reply] = replies(fake, msg)
+                assert reply.params["text"] == expected
+                assert reply.params["parse_mode"] == "HTML"
+            assert fake.calls_to("sendChatAction", chat_id=msg["chat"]["id"], action="typing")
+
+        assert "happy" in (await stored(service, sent["voice"])).transcript.lower()
+        assert "weather" in (await stored(service, sent["audio"])).transcript.lower()
+        assert "document" in (await stored(service, sent["document"])).transcript.lower()
+        bob_reply = replies(fake, sent["document"])[0].params["text"]
+        assert "声音" in bob_reply and "转写" in bob_reply
+        assert len(fake.downloads) == 4
+        assert await service.store.count("telegram", str(ALICE["id"])) == 2
+
+
+async def test_other_messages_get_a_hint_in_private_and_are_ignored_in_groups(
+        fake, tmp_path, engine):
+    group = fk.group_chat()
+    async with running_bot(fake, tmp_path, engine) as service:
+        text = fk.message(ALICE, text="hello bot")
+        photo = fk.message(ALICE, photo=[{"file_id": "P", "file_unique_id": "P",
+                                          "width": 9, "height": 9}])
+        pdf = fk.message(ALICE, **fk.document("PDF1", 1000, "application/pdf", "cv.pdf"))
+        unknown = fk.command(ALICE, "/frobnicate")
+        for update in (text, photo, pdf, unknown):
+            fake.push(update)
+        assert (await reply_to(fake, text["message"])).params["text"] == wording.escape(
+            phrase("send_voice", "en"), "html")
+        assert (await reply_to(fake, photo["message"])).params["text"] == error_html("not_audio")
+        assert (await reply_to(fake, pdf["message"])).params["text"] == error_html("not_audio")
+        assert (await reply_to(fake, unknown["message"])).params["text"] == help_html("en")
+
+        fake.push(fk.message(BOB, group, text="hi all"))
+        fake.push(fk.message(BOB, group, **fk.document("PDF2", 1000, "application/pdf", "a.pdf")))
+        await settle(fake, BOB, group)
+        assert len(fake.sent(group["id"])) == 1  # only the /help answer
+        assert not fake.calls_to("getFile")
+        assert await service.store.count("telegram", str(BOB["id"])) == 0
+
+
+# --------------------------------------------------------------------------------------------
+# refusals
+
+
+def _refusal_cases(clips: dict[str, bytes]) -> dict[str, dict[str, Any]]:
+    return {
+        "empty": dict(data=b"", expect=error_html("empty")),
+        "not_audio": dict(data=b"this is not audio at all " * 20, kind="document",
+                          mime="audio/mpeg", name="song.mp3", expect=error_html("not_audio")),
+        "corrupt": dict(data=clips["happy"][:200], expect=error_html("corrupt")),
+        "unsupported_codec": dict(data=BAD_WAV, kind="document", mime="audio/wav",
+                                  name="a.wav", expect=error_html("unsupported_codec")),
+        "silent": dict(data=clips["silence"], expect=error_html("silent")),
+        "no_speech": dict(data=clips["tone"], expect=error_html("no_speech")),
+        # The note says 1 s but holds ~2 s: the pipeline measures and refuses.
+        "too_long": dict(data=clips["happy"], duration=1, settings={"max_audio_seconds": 1.0},
+                         expect=error_html("too_long", limit="1 s")),
+        # Telegram's duration already says too long: refused without downloading.
+        "too_long_announced": dict(data=clips["happy"], duration=700, downloads=False,
+                                   expect=error_html("too_long", limit="10 min")),
+        "too_large": dict(data=clips["happy"], size=None, settings={"max_audio_bytes": 1024},
+                          expect=error_html("too_large", limit="1 KB")),
+        "download_too_large": dict(data=clips["happy"], size=25 * 1024 * 1024,
+                                   downloads=False,
+                                   expect=error_html("download_too_large", limit="20 MB")),
+        # No size in the message, but the Bot API refuses the file.
+        "download_too_large_getfile": dict(data=clips["happy"], size=None, too_big=True,
+                                           downloads=False,
+                                           expect=error_html("download_too_large",
+                                                             limit="20 MB")),
+        "download_failed": dict(data=clips["happy"], file_id="NO-SUCH-FILE", downloads=False,
+                                expect=error_html("download_failed")),
+    }
+
+
+REFUSALS = list(_refusal_cases(dict.fromkeys(("happy", "silence", "tone"), b"")))
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+async def test_pipeline_refusals_become_friendly_replies(case, fake, tmp_path, engine, clips):
+    c = _refusal_cases(clips)[case]
+    async with running_bot(fake, tmp_path, engine, **c.get("settings", {})) as service:
+        file_id = c.get("file_id")
+        if c.get("too_big"):
+            file_id = fake.add_file(c["data"], too_big=True)
+        msg = send_note(fake, ALICE, c["data"], c.get("kind", "voice"),
+                        duration=c.get("duration", 3), size=c.get("size", -1),
+                        mime=c.get("mime"), name=c.get("name", "x"), file_id=file_id)
+        reply = await reply_to(fake, msg)
+        assert reply.params["text"] == c["expect"]
+        assert reply.params["parse_mode"] == "HTML"
+        await asyncio.sleep(0.2)
+        assert len(replies(fake, msg)) == 1
+        assert await service.store.count("telegram", str(ALICE["id"])) == 0
+        if c.get("downloads", True):
+            assert len(fake.downloads) == 1
+        else:
+            assert not fake.downloads
+
+
+async def test_busy_engine_gives_a_retry_reply(fake, tmp_path, engine, clips):
+    """A one-slot engine queue: of three notes at once, at least one is told to retry."""
+    small = InferenceEngine(make_settings(tmp_path, queue_size=1, batch_size=1),
+                            backends=engine.backends)
+    try:
+        async with running_bot(fake, tmp_path, small, queue_size=1, batch_size=1) as service:
+            users = [ALICE, BOB, CAROL]
+            notes = [send_note(fake, u, clips[k], "voice")
+                     for u, k in zip(users, ("happy", "morning", "thanks"), strict=True)]
+            await fake.wait_for(lambda: all(replies(fake, m) for m in notes), 120)
+            texts = [replies(fake, m)[0].params["text"] for m in notes]
+            busy_en = wording.format_error("busy", "en", wait="W").split("W")[0]
+            busy_zh = wording.format_error("busy", "zh", wait="W").split("W")[0]
+            busy = [t for t in texts if t.startswith((busy_en, busy_zh))]
+            assert 1 <= len(busy) <= 2, texts
+            analysed = [m for m, t in zip(notes, texts, strict=True) if t not in busy]
+            for m in analysed:
+                assert await stored(service, m) is not None
+            total = sum([await service.store.count("telegram", str(u["id"])) for u in users])
+            assert total == len(analysed)
+    finally:
+        await small.close()
+
+
+async def test_unexpected_failure_apologises_logs_and_keeps_serving(
+        fake, tmp_path, engine, clips, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="adapters.telegram")
+    real_infer = engine.infer
+    calls = 0
+
+    async def flaky_infer(audio):
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError(f"model exploded while fetching /bot{TOKEN}/getFile")
+        return await real_infer(audio)
+
+    monkeypatch.setattr(engine, "infer", flaky_infer)
+    async with running_bot(fake, tmp_path, engine) as service:
+        first = send_note(fake, ALICE, clips["happy"])
+        apology = await reply_to(fake, first)
+        assert apology.params["text"] == error_html("internal")
+        assert "exploded" not in apology.params["text"]
+        assert await stored(service, first) is None
+
+        second = send_note(fake, BOB, clips["morning"])
+        reply = await reply_to(fake, second)
+        row = await stored(service, second)
+        assert row is not None and reply.params["text"] == wording.format_analysis(row, "zh",
+                                                                                   "html")
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name == "adapters.telegram")
+    assert "Traceback" in ours and "model exploded" in ours
+    assert TOKEN not in ours and "[redacted]" in ours
+
+
+# --------------------------------------------------------------------------------------------
+# commands
+
+
+async def test_help_and_start_in_the_users_language(fake, tmp_path, engine):
+    async with running_bot(fake, tmp_path, engine):
+        en = send_command(fake, ALICE, "/help")
+        zh = send_command(fake, BOB, "/start")
+        other = send_command(fake, CAROL, "/help")
+        assert (await reply_to(fake, en)).params["text"] == help_html("en")
+        assert (await reply_to(fake, zh)).params["text"] == help_html("zh")
+        assert (await reply_to(fake, other)).params["text"] == help_html("en")
+        for word in ("/history", "/trend", "/forget", "never the audio"):
+            assert word in help_html("en")
+
+
+async def test_history_is_per_user_escaped_and_split(fake, tmp_path, engine):
+    async with running_bot(fake, tmp_path, engine) as service:
+        await seed(service, ALICE, 60, transcript="entry {i}: <b>not bold</b> & " + "la " * 40)
+        await seed(service, BOB, 2, transcript="bob secret {i}")
+
+        five = send_command(fake, ALICE, "/history")
+        reply = await reply_to(fake, five)
+        text = reply.params["text"]
+        assert text.startswith(wording.escape(wording.text("history_header", "en", n=5), "html"))
+        assert text.count("\n• ") == 5
+        assert "entry 59: &lt;b&gt;not bold&lt;/b&gt; &amp;" in text
+        assert "bob" not in text
+
+        many = send_command(fake, ALICE, "/history 50")
+        await reply_to(fake, many)
+        await asyncio.sleep(0.3)
+        pieces = [c.params["text"] for c in replies(fake, many)]
+        assert len(pieces) >= 2
+        assert all(utf16_len(p) <= MESSAGE_LIMIT for p in pieces)
+        joined = "\n".join(pieces)
+        assert sum(p.count("• ") for p in pieces) == 50
+        assert "entry 10:" in joined and "entry 9:" not in joined
+
+        bad = send_command(fake, ALICE, "/history lots")
+        assert (await reply_to(fake, bad)).params["text"] == text_html(
+            "bad_number", max=50, example="/history 10")
+        empty = send_command(fake, CAROL, "/history")
+        assert (await reply_to(fake, empty)).params["text"] == text_html("history_empty")
+
+
+async def test_forget_asks_first_and_keeps_other_users_rows(fake, tmp_path, engine):
+    async with running_bot(fake, tmp_path, engine) as service:
+        await seed(service, ALICE, 3)
+        await seed(service, BOB, 2)
+
+        ask = send_command(fake, ALICE, "/forget")
+        confirm = await reply_to(fake, ask)
+        assert confirm.params["text"] == text_html("forget_confirm", count=3)
+        buttons = confirm.params["reply_markup"]["inline_keyboard"][0]
+        assert [b["text"] for b in buttons] == [wording.text("forget_yes"),
+                                                wording.text("forget_no")]
+        yes, no = (b["callback_data"] for b in buttons)
+
+        fake.push(fk.callback(ALICE, no, confirm.result))
+        await fake.wait_for(lambda: fake.calls_to("editMessageText"))
+        assert fake.calls_to("editMessageText")[-1].params["text"] == text_html(
+            "forget_cancelled")
+        assert await service.store.count("telegram", str(ALICE["id"])) == 3
+
+        fake.push(fk.callback(ALICE, yes, confirm.result))
+        await fake.wait_for(lambda: len(fake.calls_to("editMessageText")) == 2)
+        assert fake.calls_to("editMessageText")[-1].params["text"] == text_html(
+            "forget_done", count=3)
+        assert len(fake.calls_to("answerCallbackQuery")) == 2
+        assert await service.store.count("telegram", str(ALICE["id"])) == 0
+        assert await service.store.count("telegram", str(BOB["id"])) == 2
+
+        again = send_command(fake, ALICE, "/forget")
+        assert (await reply_to(fake, again)).params["text"] == text_html("forget_nothing")
+
+
+async def test_trend_sends_a_chart_with_the_summary(fake, tmp_path, engine):
+    async with running_bot(fake, tmp_path, engine, tz="UTC") as service:
+        now = time.time()
+        await seed(service, ALICE, 4, label="positive", valence=0.6, start=now - 4000)
+        await seed(service, BOB, 1, start=now - 4000)
+
+        ask = send_command(fake, ALICE, "/trend 7d")
+        chart = await reply_to(fake, ask)
+        assert chart.method == "sendPhoto"
+        assert chart.files["photo"].startswith(PNG_MAGIC)
+        report = await build_trend(service.store, "telegram", str(ALICE["id"]), days=7,
+                                   tz="UTC", lang="en", chart=False)
+        assert chart.params["caption"] == wording.escape(report.text, "html")
+        assert chart.params["parse_mode"] == "HTML"
+
+        little = send_command(fake, BOB, "/trend")
+        text = await reply_to(fake, little)
+        assert text.method == "sendMessage"
+        bob_report = await build_trend(service.store, "telegram", str(BOB["id"]), days=7,
+                                       tz="UTC", lang="zh", chart=False)
+        assert text.params["text"] == wording.escape(bob_report.text, "html")
+
+        bad = send_command(fake, ALICE, "/trend forever")
+        assert "forever" in (await reply_to(fake, bad)).params["text"]
+
+
+# --------------------------------------------------------------------------------------------
+# groups, access, delivery
+
+
+async def test_group_notes_are_attributed_and_personal_data_stays_private(
+        fake, tmp_path, engine, clips):
+    group = fk.group_chat()
+    fake.forbidden_chats.add(BOB["id"])  # Bob never opened a private chat with the bot
+    async with running_bot(fake, tmp_path, engine) as service:
+        a = send_note(fake, ALICE, clips["happy"], chat=group)
+        b = send_note(fake, BOB, clips["morning"], chat=group)
+        await fake.wait_for(lambda: replies(fake, a) and replies(fake, b), 120)
+        row_a, row_b = await stored(service, a), await stored(service, b)
+        assert row_a.sender == Sender("telegram", str(ALICE["id"]), str(group["id"]),
+                                      str(a["message_id"]))
+        assert row_b.sender.user_id == str(BOB["id"])
+        assert replies(fake, a)[0].params["text"] == wording.format_analysis(row_a, "en", "html")
+        assert replies(fake, b)[0].params["text"] == wording.format_analysis(row_b, "zh", "html")
+
+        # /history in a group goes to the asker's private chat, with only their notes.
+        hist = send_command(fake, ALICE, "/history@voicemood_test_bot", group)
+        assert (await reply_to(fake, hist)).params["text"] == wording.escape(
+            phrase("sent_privately", "en"), "html")
+        [private] = fake.sent(ALICE["id"])
+        assert row_a.transcript.split()[0] in private.params["text"]
+        assert wording.escape(row_b.transcript, "html") not in private.params["text"]
+
+        # Bob cannot be written to privately: he is told how, nothing is shown in the group.
+        trend = send_command(fake, BOB, "/trend", group)
+        told = (await reply_to(fake, trend)).params["text"]
+        assert told == wording.escape(phrase("private_needed", "zh", bot="voicemood_test_bot",
+                                             command="/trend"), "html")
+
+        # /forget in the group: Bob cannot press Alice's button.
+        ask = send_command(fake, ALICE, "/forget", group)
+        confirm = await reply_to(fake, ask)
+        yes = confirm.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        fake.push(fk.callback(BOB, yes, confirm.result))
+        await fake.wait_for(lambda: fake.calls_to("answerCallbackQuery"))
+        refusal = fake.calls_to("answerCallbackQuery")[0].params
+        assert refusal["text"] == phrase("not_yours", "zh") and refusal["show_alert"] is True
+        assert await service.store.count("telegram", str(ALICE["id"])) == 1
+        assert not fake.calls_to("editMessageText")
+
+        fake.push(fk.callback(ALICE, yes, confirm.result))
+        await fake.wait_for(lambda: fake.calls_to("editMessageText"))
+        assert fake.calls_to("editMessageText")[0].params["text"] == text_html("forget_done",
+                                                                                count=1)
+        assert await service.store.count("telegram", str(ALICE["id"])) == 0
+        assert await service.store.count("telegram", str(BOB["id"])) == 1
+
+
+async def test_allow_list_refuses_others_and_processes_nothing(fake, tmp_path, engine, clips):
+    async with running_bot(fake, tmp_path, engine,
+                           telegram_allowed_users=str(ALICE["id"])) as service:
+        note = send_note(fake, BOB, clips["happy"])
+        cmd = send_command(fake, CAROL, "/history")
+        refusal_zh = text_html("not_allowed", "zh")
+        assert (await reply_to(fake, note)).params["text"] == refusal_zh
+        assert (await reply_to(fake, cmd)).params["text"] == text_html("not_allowed")
+        fake.push(fk.callback(CAROL, f"vmforget:yes:{CAROL['id']}",
+                              {"message_id": 5, "date": 0, "chat": fk.private_chat(CAROL)}))
+        await fake.wait_for(lambda: fake.calls_to("answerCallbackQuery"))
+        assert fake.calls_to("answerCallbackQuery")[0].params["text"] == wording.text(
+            "not_allowed")
+
+        ok = send_command(fake, ALICE, "/help")
+        assert (await reply_to(fake, ok)).params["text"] == help_html("en")
+        assert not fake.calls_to("getFile") and not fake.downloads
+        assert not fake.calls_to("sendChatAction")
+        assert await service.store.count("telegram", str(BOB["id"])) == 0
+
+
+async def test_duplicate_delivery_is_analysed_and_answered_once(fake, tmp_path, engine, clips):
+    fid = fake.add_file(clips["happy"])
+    update = fk.message(ALICE, **fk.voice(fid, len(clips["happy"])))
+    msg = update["message"]
+    async with running_bot(fake, tmp_path, engine) as service:
+        fake.push(dict(update))  # delivered twice in one batch...
+        fake.push(dict(update))
+        await reply_to(fake, msg)
+        fake.push(dict(update))  # ...and once more after it was answered
+        await settle(fake, ALICE)
+        assert len(replies(fake, msg)) == 1
+        assert len(fake.downloads) == 1
+        assert await service.store.count("telegram", str(ALICE["id"])) == 1
+    # A restart (the offset was never confirmed) redelivers it once more.
+    async with running_bot(fake, tmp_path, engine) as service:
+        fake.push(dict(update))
+        await settle(fake, ALICE)
+        assert len(replies(fake, msg)) == 1
+        assert len(fake.downloads) == 1
+        assert await service.store.count("telegram", str(ALICE["id"])) == 1
+
+
+async def test_flood_limit_429_is_waited_out_and_retried(fake, tmp_path, engine):
+    fake.fail_next("sendMessage", 429, {"ok": False, "error_code": 429,
+                                        "description": "Too Many Requests: retry after 1",
+                                        "parameters": {"retry_after": 1}})
+    async with running_bot(fake, tmp_path, engine):
+        msg = send_command(fake, ALICE, "/help")
+        reply = await reply_to(fake, msg, within=20)
+        assert reply.params["text"] == help_html("en")
+        attempts = fake.calls_to("sendMessage")
+        assert len(attempts) == 2 and attempts[0].params.get("_failed")
+        assert attempts[1].at - attempts[0].at >= 1.0
+
+
+async def test_two_users_in_flight_at_once_and_commands_stay_responsive(
+        fake, tmp_path, engine, clips):
+    async with running_bot(fake, tmp_path, engine) as service:
+        a = send_note(fake, ALICE, clips["happy"])
+        b = send_note(fake, BOB, clips["morning"])
+        await fake.wait_for(lambda: len(fake.downloads) == 2, 30)
+        helped = send_command(fake, CAROL, "/help")
+        await fake.wait_for(lambda: replies(fake, a) and replies(fake, b), 120)
+        help_at = (await reply_to(fake, helped)).at
+        a_at, b_at = replies(fake, a)[0].at, replies(fake, b)[0].at
+        # Both notes were downloaded (in flight) before either answer, and /help did not
+        # wait for the models.
+        assert max(t for _, t in fake.downloads) < min(a_at, b_at)
+        assert help_at < min(a_at, b_at)
+        row_a, row_b = await stored(service, a), await stored(service, b)
+        assert row_a and row_b and row_a.transcript != row_b.transcript
+
+
+# --------------------------------------------------------------------------------------------
+# deployment: self-hosted Bot API server, webhook, clean stop
+
+
+async def test_self_hosted_bot_api_server_lifts_the_20_mb_limit(fake, tmp_path, engine, clips):
+    """With TELEGRAM_MAX_DOWNLOAD_BYTES raised (a self-hosted server), a "25 MB" note is
+    fetched; a server in --local mode hands out a local path that is read from disk."""
+    big = 25 * 1024 * 1024
+    local = tmp_path / "botapi" / "voice" / "file_9.oga"
+    local.parent.mkdir(parents=True)
+    local.write_bytes(clips["happy"])
+    async with running_bot(fake, tmp_path, engine, telegram_max_download_bytes=2_000 * 2**20,
+                           max_audio_bytes=100 * 2**20) as service:
+        over_http = send_note(fake, ALICE, clips["happy"], size=big)
+        from_disk = send_note(fake, ALICE, clips["happy"], size=big, local_path=str(local))
+        await fake.wait_for(lambda: replies(fake, over_http) and replies(fake, from_disk), 120)
+        for msg in (over_http, from_disk):
+            row = await stored(service, msg)
+            assert row is not None
+            assert replies(fake, msg)[0].params["text"] == wording.format_analysis(row, "en",
+                                                                                   "html")
+        assert len(fake.downloads) == 1  # the local file never went over HTTP
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_webhook_mode_registers_and_serves_updates(fake, tmp_path, engine):
+    port = _free_port()
+    async with running_bot_webhook(fake, tmp_path, engine, port):
+        [hook] = fake.calls_to("setWebhook")
+        assert hook.params["url"] == "https://bot.example.com/tg/hook"
+        assert hook.params["secret_token"] == "s3cret-Token"
+        assert hook.params["allowed_updates"] == ["message", "callback_query"]
+        update = fk.command(ALICE, "/help")
+        update["update_id"] = 900
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{port}/tg/hook"
+            async with http.post(url, data=json.dumps(update),
+                                 headers={"Content-Type": "application/json",
+                                          "X-Telegram-Bot-Api-Secret-Token": "wrong"}) as r:
+                assert r.status == 403
+            async with http.post(url, data=json.dumps(update),
+                                 headers={"Content-Type": "application/json",
+                                          "X-Telegram-Bot-Api-Secret-Token": "s3cret-Token"}
+                                 ) as r:
+                assert r.status == 200
+        reply = await reply_to(fake, update["message"])
+        assert reply.params["text"] == help_html("en")
+        assert len(fake.sent()) == 1
+        assert not fake.calls_to("getUpdates")
+
+
+@contextlib.asynccontextmanager
+async def running_bot_webhook(fake: FakeTelegram, tmp_path: Path, engine: InferenceEngine,
+                              port: int) -> AsyncIterator[None]:
+    settings = bot_settings(fake, tmp_path,
+                            telegram_webhook_url="https://bot.example.com/tg/hook",
+                            telegram_webhook_port=port, telegram_webhook_secret="s3cret-Token")
+    service = await AnalysisService.create(settings, engine=engine)
+    task = asyncio.create_task(serve_telegram(service, settings))
+    try:
+        await fake.wait_for(lambda: fake.calls_to("setWebhook") or task.done(), 30)
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.3)  # the webhook server starts listening right after
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 15)
+        await service.close(close_engine=False)
+
+
+async def test_serve_stops_cleanly_when_cancelled(fake, tmp_path, engine):
+    settings = bot_settings(fake, tmp_path)
+    service = await AnalysisService.create(settings, engine=engine)
+    try:
+        task = asyncio.create_task(serve_telegram(service, settings))
+        await fake.wait_for(lambda: fake.calls_to("getUpdates"), 30)
+        assert fake.calls_to("getMe") and fake.calls_to("deleteWebhook")
+        assert fake.calls_to("setMyCommands")
+        msg = send_command(fake, ALICE, "/help")
+        await reply_to(fake, msg)
+        started = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert time.monotonic() - started < 5
+        polls = len(fake.calls_to("getUpdates"))
+        await asyncio.sleep(1.0)
+        assert len(fake.calls_to("getUpdates")) == polls  # nothing polls any more
+        assert fake.pending_updates() == 0  # the last offset was confirmed on the way out
+    finally:
+        await service.close(close_engine=False)
+
+
+# --------------------------------------------------------------------------------------------
+# message splitting (pure)
+
+
+def test_split_message_respects_limit_tags_and_entities():
+    transcript = wording.escape("Tom & Jerry <3 " * 600, "html")
+    text = f"<b>😠 激动 / excited · 0.82</b>\n{transcript}"
+    pieces = split_message(text)
+    assert len(pieces) >= 3
+    for piece in pieces:
+        assert utf16_len(piece) <= MESSAGE_LIMIT
+        assert piece.count("<b>") == piece.count("</b>")
+        # no entity cut in half
+        for i, ch in enumerate(piece):
+            if ch == "&":
+                assert piece[i:].startswith(("&amp;", "&lt;", "&gt;")), piece[i:i + 8]
+    assert "".join(p.replace(" ", "").replace("\n", "") for p in pieces) == text.replace(
+        " ", "").replace("\n", "")
+    long_bold = "<b>" + "x" * 5000 + "</b>"
+    parts = split_message(long_bold)
+    assert all(p.startswith("<b>") and p.endswith("</b>") for p in parts)
+    assert split_message("short") == ["short"]
