@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import math
+from collections import OrderedDict
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +63,10 @@ PLATFORM = "slack"
 #: Where Slack sends events, slash commands and button clicks in HTTP mode.
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+COMMAND = "/voicemood"
+TREND_COMMAND = "/trend"
+#: The message events the manifest subscribes to (all arrive as ``message``).
+MESSAGE_EVENTS = ("message.channels", "message.groups", "message.im", "message.mpim")
 FORGET_YES = "voicemood_forget_yes"
 FORGET_NO = "voicemood_forget_no"
 #: Post "transcribing…" when an analysis has not finished after this many seconds...
@@ -75,6 +80,8 @@ LAST_SEARCH_COUNT = 20
 #: Reply language. Slack only tells a user's locale to apps with users:read, which this app
 #: does not ask for; an analysis is answered in the language that was spoken.
 LANG = "en"
+#: Messages remembered to drop redeliveries (a retry of a refusal stores nothing to find).
+SEEN_MESSAGES = 4096
 #: Message subtypes that can carry a new file from a person.
 _FILE_SUBTYPES = frozenset({None, "file_share"})
 
@@ -107,18 +114,26 @@ class SlackBot:
         self.settings = settings
         self.working_after_s = working_after_s
         self.api_base_url = base_url
-        self._token = token
         self.client = client or AsyncWebClient(token=token, base_url=base_url)
+        self._token = self.client.token or token  # downloads use the token the API calls use
         secret = (settings.slack_signing_secret.get_secret_value()
                   if settings.slack_signing_secret else "")
         # An empty secret (Socket Mode) makes every signed HTTP request fail: fail closed.
         # Socket Mode requests are not signed and skip the check.
-        self.app = AsyncApp(name="voicemood", client=self.client, signing_secret=secret,
-                            process_before_response=True)
+        bolt_log = logging.getLogger("slack_bolt.AsyncApp")
+        # Bolt also reads SLACK_BOT_TOKEN from the environment and then warns that the
+        # client's token wins; it is the same token, so that warning would only confuse.
+        bolt_log.addFilter(_drop_token_unused)
+        try:
+            self.app = AsyncApp(name="voicemood", client=self.client, signing_secret=secret,
+                                process_before_response=True)
+        finally:
+            bolt_log.removeFilter(_drop_token_unused)
         self.http_port: int | None = None
         self.ready = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._inflight: set[tuple[str, str]] = set()
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._session: aiohttp.ClientSession | None = None
         self._register()
 
@@ -128,8 +143,8 @@ class SlackBot:
         app = self.app
         app.event("message")(self._on_message)
         app.event("file_shared")(self._on_ignored_event)  # in case an operator subscribes it
-        app.command("/voicemood")(self._on_voicemood)
-        app.command("/trend")(self._on_trend)
+        app.command(COMMAND)(self._on_voicemood)
+        app.command(TREND_COMMAND)(self._on_trend)
         app.action(FORGET_YES)(self._on_forget_yes)
         app.action(FORGET_NO)(self._on_forget_no)
 
@@ -194,11 +209,25 @@ class SlackBot:
                 # Someone writing to the app: point them at what it does.
                 self.spawn(self._post(channel, wording.help_text(commands(LANG), LANG)), "help")
             return
+        if not self._first_delivery(channel, str(event.get("ts") or "")):
+            log.info("redelivered message in %s (retry %d): already handled", channel,
+                     _retry_num(request))
+            return
         target = _Target(channel=channel, user=user,
                          thread_ts=str(event.get("thread_ts") or event.get("ts") or "") or None,
                          direct=direct)
         self.spawn(self._handle_files(files, target, retry=_retry_num(request) > 0),
                    f"files:{channel}:{event.get('ts')}")
+
+    def _first_delivery(self, channel: str, ts: str) -> bool:
+        """Remember a message; False when it was seen before (Slack retried it)."""
+        key = (channel, ts)
+        if key in self._seen:
+            return False
+        self._seen[key] = None
+        while len(self._seen) > SEEN_MESSAGES:
+            self._seen.popitem(last=False)
+        return True
 
     async def _handle_files(self, files: list[dict[str, Any]], target: _Target, *,
                             retry: bool) -> None:
@@ -246,6 +275,10 @@ class SlackBot:
         self._inflight.add(key)
         try:
             await self._analyse_file(file, file_id, target, retry=retry)
+        except Exception:
+            # The analysis itself is guarded; this is the database or Slack failing around it.
+            log.exception("handling Slack file %s failed", file_id)
+            await self._error(target, wording.format_error("internal", LANG))
         finally:
             self._inflight.discard(key)
 
@@ -263,6 +296,10 @@ class SlackBot:
         size = _as_int(file.get("size"))
         if size is not None and size > limit:
             await self._error(target, self._error_text("too_large"))
+            return
+        seconds = duration_s(file)
+        if seconds is not None and seconds > float(self.settings.max_audio_seconds):
+            await self._error(target, self._error_text("too_long"))
             return
         url = str(file.get("url_private_download") or file.get("url_private") or "")
         if not url or not token_allowed(url, self.api_base_url):
@@ -317,9 +354,9 @@ class SlackBot:
                 job.cancel()
 
     async def _send_stored(self, analysis: Analysis, target: _Target) -> None:
-        text = f"{phrase('already_analysed', LANG)}\n\n{_analysis_text(analysis)}"
         if target.respond is not None:
-            await self._respond(target.respond, text)
+            await self._respond(target.respond, f"{phrase('already_analysed', LANG)}\n\n"
+                                                f"{_analysis_text(analysis)}")
         else:
             # The same file shared again in a new message: answer that message too.
             await self._post(target.channel, _analysis_text(analysis), thread_ts=target.thread_ts)
@@ -497,6 +534,10 @@ class SlackBot:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _drop_token_unused(record: logging.LogRecord) -> bool:
+    return "`token` will be unused" not in record.getMessage()
 
 
 def _from_a_person(event: dict[str, Any], context: Any) -> bool:

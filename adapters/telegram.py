@@ -2,7 +2,7 @@
 
 It only translates: Telegram updates in, calls to :class:`bot.service.AnalysisService`,
 Telegram messages out. All wording comes from :mod:`bot.wording` (plus the few
-Telegram-only phrases in :data:`PHRASES`), all replies use parse mode HTML.
+Telegram-only phrases in :mod:`adapters.telegram_text`), all replies use parse mode HTML.
 
 Behaviour worth knowing (see ``docs/telegram.md`` for the operator's view):
 
@@ -31,7 +31,6 @@ import contextlib
 import functools
 import logging
 import math
-import re
 import secrets
 import traceback
 import warnings
@@ -52,7 +51,7 @@ from telegram import (
     User,
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -64,6 +63,7 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
+from adapters.telegram_text import phrase, split_message
 from bot import wording
 from bot.analysis import Analysis, Sender
 from bot.logs import redact
@@ -73,12 +73,13 @@ from inference.errors import Busy, InputError, VoicemoodError
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
-#: Telegram's limit for one message's text (counted in UTF-16 code units).
-MESSAGE_LIMIT = 4096
 #: Notes longer than this (seconds) get a visible "transcribing…" message first.
 PROGRESS_AFTER_S = 15.0
 #: The chat action shows for 5 s; renew it a little before it fades.
 CHAT_ACTION_EVERY_S = 4.5
+#: Back-off while the Bot API cannot be reached at start-up (seconds).
+STARTUP_RETRY_FIRST_S = 1.0
+STARTUP_RETRY_MAX_S = 60.0
 HISTORY_DEFAULT = 5
 HISTORY_MAX = 50
 #: File name endings of documents we treat as audio even without an audio mime type.
@@ -90,56 +91,6 @@ AUDIO_EXTENSIONS = frozenset({
 ALLOWED_UPDATES = ["message", "callback_query"]
 _CALLBACK_PREFIX = "vmforget"
 
-#: Telegram-only phrases (everything shared lives in bot.wording).
-PHRASES: dict[str, dict[str, str]] = {
-    "en": {
-        "commands": (
-            "Commands:\n"
-            "/history [n] — your last n analyses (default 5)\n"
-            "/trend [7d|30d|90d] — how your mood has been going\n"
-            "/forget — delete everything stored about you\n"
-            "/help — this message"
-        ),
-        "send_voice": "Send me a voice note (or an audio file) and I'll tell you what I "
-                      "hear. /help lists the commands.",
-        "sent_privately": "I've sent that to you in a private chat.",
-        "private_needed": "That's personal, so I only show it in a private chat. Please "
-                          "open a chat with me (@{bot}), press Start, then send {command} "
-                          "there.",
-        "not_yours": "Only the person who asked can press this button.",
-        "expired": "This button has expired.",
-        "cmd_history": "your last analyses",
-        "cmd_trend": "your mood trend",
-        "cmd_forget": "delete everything stored about you",
-        "cmd_help": "what I do and what I store",
-    },
-    "zh": {
-        "commands": (
-            "命令：\n"
-            "/history [n] — 你最近的 n 条分析（默认 5 条）\n"
-            "/trend [7d|30d|90d] — 你的情绪走势\n"
-            "/forget — 删除保存的关于你的全部内容\n"
-            "/help — 显示本说明"
-        ),
-        "send_voice": "给我发一条语音（或音频文件），我会告诉你我听到了什么。/help 查看命令。",
-        "sent_privately": "已通过私聊发给你。",
-        "private_needed": "这是个人信息，我只在私聊中显示。请先打开与我的私聊（@{bot}），"
-                          "点击“开始”，然后在那里发送 {command}。",
-        "not_yours": "只有发起请求的人才能点这个按钮。",
-        "expired": "这个按钮已失效。",
-        "cmd_history": "你最近的分析",
-        "cmd_trend": "你的情绪走势",
-        "cmd_forget": "删除保存的关于你的全部内容",
-        "cmd_help": "我能做什么、保存什么",
-    },
-}
-
-
-def phrase(key: str, lang: str = "en", **params: object) -> str:
-    """A Telegram-only phrase in the user's language (English unless Chinese)."""
-    return PHRASES[wording.lang_of(lang)][key].format(**params)
-
-
 # --------------------------------------------------------------------------------------------
 # pure helpers
 
@@ -150,79 +101,6 @@ def is_audio_document(mime_type: str | None, file_name: str | None) -> bool:
     if mime.startswith(("audio/", "video/")):
         return True
     return PurePosixPath((file_name or "").lower()).suffix in AUDIO_EXTENSIONS
-
-
-def utf16_len(text: str) -> int:
-    """Length as Telegram counts it (UTF-16 code units: an emoji counts two)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-_TAG_RE = re.compile(r"<(/?)([a-zA-Z-]+)[^>]*>")
-
-
-def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Split HTML ``text`` into pieces of at most ``limit`` UTF-16 units.
-
-    Cuts at a line break where possible, else at a space, else anywhere; never inside an
-    HTML tag or an ``&…;`` entity, and tags open at a cut are closed and reopened so each
-    piece is valid HTML on its own.
-    """
-    pieces: list[str] = []
-    rest = text
-    reopen = ""
-    while rest:
-        rest = reopen + rest
-        if utf16_len(rest) <= limit:
-            pieces.append(rest)
-            break
-        # Leave room for the closing tags we may need to append.
-        cut = _cut_point(rest, limit - 40)
-        head, rest = rest[:cut], rest[cut:]
-        open_tags = _open_tags(head)
-        closing = "".join(f"</{t}>" for t in reversed(open_tags))
-        reopen = "".join(f"<{t}>" for t in open_tags)
-        pieces.append(head.rstrip() + closing)
-        rest = rest.lstrip("\n ")
-    return [p for p in pieces if p.strip()]
-
-
-def _cut_point(text: str, limit: int) -> int:
-    # Largest prefix that fits, in characters.
-    end, used = 0, 0
-    for ch in text:
-        used += 2 if ord(ch) > 0xFFFF else 1
-        if used > limit:
-            break
-        end += 1
-    window = text[:end]
-    for sep in ("\n", " "):
-        at = window.rfind(sep)
-        if at > end // 2:
-            return _safe(text, at + 1)
-    return _safe(text, end)
-
-
-def _safe(text: str, cut: int) -> int:
-    """Move ``cut`` left so it does not fall inside ``<…>`` or ``&…;``."""
-    lt, gt = text.rfind("<", 0, cut), text.rfind(">", 0, cut)
-    if lt > gt:
-        cut = lt
-    amp = text.rfind("&", 0, cut)
-    if amp != -1 and ";" not in text[amp:cut] and re.match(r"&#?\w+;", text[amp:]):
-        cut = amp
-    return max(cut, 1)
-
-
-def _open_tags(html_text: str) -> list[str]:
-    stack: list[str] = []
-    for closing, name in _TAG_RE.findall(html_text):
-        name = name.lower()
-        if closing:
-            if name in stack:
-                del stack[len(stack) - 1 - stack[::-1].index(name)]
-        else:
-            stack.append(name)
-    return stack
 
 
 def _seconds(value: object) -> float | None:
@@ -328,6 +206,9 @@ class TelegramFrontEnd:
     async def refuse(self, update: Update) -> None:
         """Tell someone outside the allow-list, politely, that nothing was processed."""
         lang = _lang(update.effective_user)
+        if update.effective_user is not None:
+            log.info("telegram: refused user %s (not on TELEGRAM_ALLOWED_USERS)",
+                     update.effective_user.id)
         query = update.callback_query
         if query is not None:
             with contextlib.suppress(TelegramError):
@@ -540,21 +421,22 @@ class TelegramFrontEnd:
                     wording.format_error("not_audio", lang), "html"))
             return
         key = (chat.id, message.message_id)
+        # Check and claim with no await in between: concurrent handlers interleave there.
         if key in self._inflight:
             log.info("telegram: message %s in chat %s is already being analysed",
                      message.message_id, chat.id)
             return
-        if await self.service.store.get_by_message(PLATFORM, str(chat.id),
-                                                   str(message.message_id)) is not None:
-            log.info("telegram: message %s in chat %s was analysed before; not answering "
-                     "again", message.message_id, chat.id)
-            return
-        refusal = self._precheck(media, lang)
-        if refusal is not None:
-            await self._reply(message, wording.escape(refusal, "html"))
-            return
         self._inflight.add(key)
         try:
+            if await self.service.store.get_by_message(PLATFORM, str(chat.id),
+                                                       str(message.message_id)) is not None:
+                log.info("telegram: message %s in chat %s was analysed before; not answering "
+                         "again", message.message_id, chat.id)
+                return
+            refusal = self._precheck(media, lang)
+            if refusal is not None:
+                await self._reply(message, wording.escape(refusal, "html"))
+                return
             await self._analyse(message, user, media, lang)
         finally:
             self._inflight.discard(key)
@@ -759,12 +641,35 @@ async def _set_commands(app: Application) -> None:
             log.warning("telegram: could not set the command list: %s", redact(str(exc)))
 
 
+async def _initialize(app: Application) -> None:
+    """``app.initialize()`` (getMe), retried while the network is down at boot."""
+    delay = STARTUP_RETRY_FIRST_S
+    while True:
+        try:
+            await app.initialize()
+            return
+        except InvalidToken:
+            # PTB's message quotes the token; ours must not.
+            raise RuntimeError("Telegram rejected TELEGRAM_BOT_TOKEN; check it with @BotFather "
+                               "(/mybots → API Token)") from None
+        except NetworkError as exc:  # includes timeouts and 5xx from the Bot API
+            log.warning("telegram: cannot reach the Bot API (%s); retrying in %.0f s",
+                        redact(str(exc)), delay)
+        except TelegramError as exc:
+            raise RuntimeError(f"Telegram refused to start the bot: {redact(str(exc))}") from None
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, STARTUP_RETRY_MAX_S)
+
+
 async def serve_telegram(service: Any, settings: Any) -> None:
     """Run the Telegram bot until cancelled: polling, or a webhook when
-    ``TELEGRAM_WEBHOOK_URL`` is set. Stops the updater and the application cleanly."""
+    ``TELEGRAM_WEBHOOK_URL`` is set. Stops the updater and the application cleanly.
+
+    Raises :class:`RuntimeError` (never quoting the token) when Telegram rejects the token.
+    """
     app = build_application(service, settings)
-    await app.initialize()
     try:
+        await _initialize(app)
         await _set_commands(app)
         await app.start()
         assert app.updater is not None
@@ -778,11 +683,13 @@ async def serve_telegram(service: Any, settings: Any) -> None:
                 webhook_url=settings.telegram_webhook_url,
                 secret_token=secret,
                 allowed_updates=ALLOWED_UPDATES,
+                bootstrap_retries=3,
             )
             log.info("telegram: @%s listening for webhook calls on port %d",
                      app.bot.username, settings.telegram_webhook_port)
         else:
-            await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+            await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES,
+                                            bootstrap_retries=3)
             log.info("telegram: @%s polling for updates", app.bot.username)
         await asyncio.Event().wait()  # until cancelled
     finally:

@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``voicemood`` console script."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        # argparse's REMAINDER cannot start with an option (`bench --json OUT`): hand the
+        # rest to bench/run.py untouched.
+        return cmd_bench(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
@@ -168,6 +173,12 @@ async def cmd_serve(settings) -> int:
     if not runners:
         print("voicemood serve: no bot configured. Set TELEGRAM_BOT_TOKEN and/or "
               "SLACK_BOT_TOKEN (see .env.example).", file=sys.stderr)
+        return 2
+    if settings.slack_bot_token and not settings.slack_app_token \
+            and not settings.slack_signing_secret:
+        # Fail before spending seconds on loading models.
+        print("voicemood serve: SLACK_SIGNING_SECRET is required for the Slack HTTP Events API "
+              "(or set SLACK_APP_TOKEN for Socket Mode).", file=sys.stderr)
         return 2
     service = await AnalysisService.create(settings)
     stop = asyncio.Event()

@@ -69,7 +69,6 @@ class Settings(BaseSettings):
     batch_size: int = Field(8, ge=1, validation_alias=_env("VOICEMOOD_BATCH_SIZE"))
     batch_wait_ms: int = Field(30, ge=0, validation_alias=_env("VOICEMOOD_BATCH_WAIT_MS"))
     queue_size: int = Field(64, ge=1, validation_alias=_env("VOICEMOOD_QUEUE_SIZE"))
-    text_onnx: bool = Field(False, validation_alias=_env("VOICEMOOD_TEXT_ONNX"))
     cache_size: int = Field(256, ge=0, validation_alias=_env("VOICEMOOD_CACHE_SIZE"))
 
     # --- Telegram ----------------------------------------------------------------------------

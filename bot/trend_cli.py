@@ -58,7 +58,7 @@ async def run_trend_cli(
     finally:
         await store.close()
 
-    print(report.text)
+    print(report.text, flush=True)
     if chart_path is None:
         return EXIT_OK
     if report.png is None:

@@ -86,8 +86,14 @@ class WhisperAsr:
         return Transcript(text=text, language=language)
 
     def transcribe_batch(self, clips: Sequence[Clip]) -> list[Transcript]:
-        """Transcribe each clip (CTranslate2 batches the chunks of one long clip)."""
-        return [self.transcribe_one(c) for c in clips]
+        """Transcribe the clips together: their 30 s windows are beam-decoded as one batch.
+
+        Same decoding rules, and for clips up to LONG_CLIP_S the same results, as
+        :meth:`transcribe_one` (see inference/whisper_batch.py).
+        """
+        from inference.whisper_batch import transcribe_clips
+
+        return transcribe_clips(self, clips)
 
 
 def _join(parts: list[str], language: str) -> str:

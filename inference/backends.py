@@ -9,13 +9,16 @@ configured directory, in ``models/`` or in a hub cache already. An explicit choi
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from inference.errors import ModelUnavailable
 from inference.types import AsrBackend, ModelInfo, TextEmotionBackend, VoiceEmotionBackend
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -139,43 +142,50 @@ def load_whisper(settings, device: str) -> AsrBackend:
 
 def load_text(settings, device: str) -> TextEmotionBackend | None:
     """The text-emotion backend the settings ask for (None when off)."""
-    choice = settings.text_emotion_backend
-    if choice == "off":
-        return None
-    model = settings.text_emotion_model
-    if choice == "transformers" or (
-        choice == "auto" and model and _local(model, Path(settings.models_dir))
-    ):
+
+    def full() -> TextEmotionBackend:
         from inference.text_emotion_transformers import load_transformers_text
 
-        try:
-            return load_transformers_text(settings, device)
-        except ModelUnavailable as exc:
-            if choice == "transformers":
-                raise
-            log.warning("text classifier unavailable (%s); using lexicons", exc)
-    from inference.text_emotion_lexicon import LexiconTextEmotion
+        return load_transformers_text(settings, device)
 
-    return LexiconTextEmotion()
+    def offline() -> TextEmotionBackend:
+        from inference.text_emotion_lexicon import LexiconTextEmotion
+
+        return LexiconTextEmotion()
+
+    return _load_optional(settings, settings.text_emotion_backend, "transformers",
+                          settings.text_emotion_model, full, offline)
 
 
 def load_voice(settings, device: str) -> VoiceEmotionBackend | None:
     """The voice-emotion backend the settings ask for (None when off)."""
-    choice = settings.voice_emotion_backend
-    if choice == "off":
-        return None
-    model = settings.voice_emotion_model
-    if choice == "emotion2vec" or (
-        choice == "auto" and model and _local(model, Path(settings.models_dir))
-    ):
+
+    def full() -> VoiceEmotionBackend:
         from inference.voice_emotion2vec import load_emotion2vec
 
-        try:
-            return load_emotion2vec(settings, device)
-        except ModelUnavailable as exc:
-            if choice == "emotion2vec":
-                raise
-            log.warning("emotion2vec unavailable (%s); using prosody", exc)
-    from inference.voice_prosody import ProsodyVoiceEmotion
+        return load_emotion2vec(settings, device)
 
-    return ProsodyVoiceEmotion()
+    def offline() -> VoiceEmotionBackend:
+        from inference.voice_prosody import ProsodyVoiceEmotion
+
+        return ProsodyVoiceEmotion()
+
+    return _load_optional(settings, settings.voice_emotion_backend, "emotion2vec",
+                          settings.voice_emotion_model, full, offline)
+
+
+def _load_optional(settings, choice: str, full_name: str, model: str,
+                   full: Callable[[], T], offline: Callable[[], T]) -> T | None:
+    """Off, the full tier (forced, or `auto` with local weights) or the offline tier."""
+    if choice == "off":
+        return None
+    if choice == full_name or (
+        choice == "auto" and model and _local(model, Path(settings.models_dir))
+    ):
+        try:
+            return full()
+        except ModelUnavailable as exc:
+            if choice == full_name:
+                raise
+            log.warning("%s unavailable (%s); using the offline tier", full_name, exc)
+    return offline()

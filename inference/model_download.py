@@ -134,7 +134,7 @@ def download_models(
 
     unreachable = sorted({item.hub for item in missing if not hub_reachable(item.hub)})
     if unreachable:
-        hosts = " / ".join(hub_host(h) for h in unreachable)
+        hosts = " / ".join(dict.fromkeys(hub_host(h) for h in unreachable))
         lines = [
             f"  {item.target}  <-  {item.url}"
             for item in missing

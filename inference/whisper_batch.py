@@ -277,3 +277,17 @@ def speech_seconds(clip: Clip) -> float:
     """Seconds of speech Silero VAD finds in ``clip`` (for diagnostics and the benchmark)."""
     audio = speech_only(np.ascontiguousarray(clip, dtype=np.float32))
     return 0.0 if audio is None else len(audio) / SAMPLE_RATE
+
+
+def warm_up(asr: WhisperAsr) -> None:
+    """Run the encoder and a few decoder steps once, so the first clip does not pay for it."""
+    from faster_whisper.tokenizer import Tokenizer
+
+    model = asr.model
+    window = np.zeros((1, model.model.n_mels, WINDOW_FRAMES), dtype=np.float32)
+    encoded = np.asarray(model.model.encode(_storage(window), to_cpu=True))
+    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
+                          language="en")
+    prompt = model.get_prompt(tokenizer, [])
+    model.model.generate(_storage(encoded), [prompt], beam_size=asr.beam_size,
+                         max_length=len(prompt) + 4)

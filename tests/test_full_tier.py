@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,20 @@ SR = 16_000
 
 
 # --- fixtures ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """Run this module's models on one torch thread, restored afterwards.
+
+    funasr records the thread count at load time and re-applies it on every call, so the
+    backends below are module-scoped and load inside this fixture. Tiny models gain nothing
+    from threads, and on a busy 2-core machine torch's spinning workers made calls 3x slower.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
@@ -78,14 +93,14 @@ def _plain_settings(**values: object) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def asr_full(tiny: dict[str, str], empty_models_dir: Path) -> FunasrAsr:
     backend = load_funasr_asr(_settings(tiny, empty_models_dir), "cpu")
     assert isinstance(backend, FunasrAsr)
     return backend
 
 
-@pytest.fixture(scope="session", params=["seaco", "plain"])
+@pytest.fixture(scope="module", params=["seaco", "plain"])
 def asr_bare(
     request: pytest.FixtureRequest,
     tiny: dict[str, str],
@@ -128,7 +143,7 @@ def _count_generate_calls(backend: FunasrAsr, monkeypatch: pytest.MonkeyPatch) -
     calls: list[int] = []
     real = backend.automodel.generate
 
-    def counting(input, **cfg):  # noqa: A002 - funasr's keyword
+    def counting(input, **cfg):  # "input": funasr's keyword
         calls.append(len(input) if isinstance(input, list) else 1)
         return real(input=input, **cfg)
 
@@ -193,7 +208,7 @@ def test_asr_retries_clip_by_clip_when_funasr_batch_crashes(
     expected = [asr_bare.transcribe_batch([c])[0] for c in clips]
     real = asr_bare.automodel.generate
 
-    def crash_on_lists(input, **cfg):  # noqa: A002 - funasr's keyword
+    def crash_on_lists(input, **cfg):  # "input": funasr's keyword
         if isinstance(input, list):
             raise IndexError("index 10 is out of bounds for dimension 0 with size 10")
         return real(input=input, **cfg)

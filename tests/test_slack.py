@@ -23,11 +23,15 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
 from adapters.slack import (
+    COMMAND,
     EVENTS_PATH,
     FORGET_NO,
     FORGET_YES,
+    MESSAGE_EVENTS,
+    TREND_COMMAND,
     WORKING_AFTER_S,
     SlackBot,
     serve_slack,
@@ -358,6 +362,18 @@ async def test_over_size_files_are_refused_before_and_while_downloading(tmp_path
         await h.settle()
         assert posts(fake)[1]["text"] == too_large
         assert [c.params["file"] for c in fake.calls_to("download")] == ["F4LIAR"]
+
+        # Slack tells the length of clips: one over the limit is refused unseen, too.
+        long = fake.add_file("F4LONG", b"\0" * 10, name="clip.webm", mimetype="audio/webm",
+                             filetype="webm", user=ALICE, channel=CHANNEL,
+                             ts="1700000004.000300", subtype="slack_audio",
+                             duration_ms=700_000)
+        await h.event(file_event(long, ts="1700000004.000300"))
+        await fake.wait_for(lambda: len(posts(fake)) >= 3, what="length refusal")
+        await h.settle()
+        assert posts(fake)[2]["text"] == wording.format_error(
+            "too_long", "en", limit=wording.human_seconds(600))
+        assert len(fake.calls_to("download")) == 1
         assert await h.service.store.count("slack", ALICE) == 0
 
 
@@ -372,13 +388,26 @@ async def test_retried_event_is_analysed_and_answered_once(slack, fake, clips):
     assert first.status == second.status == 200
     await fake.wait_for(lambda: posts(fake), what="the analysis")
     await slack.settle()
-    # ...and a retry after the answer went out.
+    # ...and a retry after the answer went out,
     assert (await slack.event(event, retry=2)).status == 200
+    await slack.settle()
+    # ...even after a restart, when only the history remembers the file.
+    slack.bot._seen.clear()
+    assert (await slack.event(event, retry=3)).status == 200
     await slack.settle()
 
     assert len(posts(fake)) == 1
     assert len(fake.calls_to("download")) == 1
     assert await slack.service.store.count("slack", ALICE) == 1
+
+    # A refusal stores nothing, yet its retry is not answered twice either.
+    pdf = fake.add_file("F5PDF", b"%PDF", name="r.pdf", mimetype="application/pdf",
+                        filetype="pdf", user=ALICE, channel=CHANNEL, ts="1700000005.2")
+    await slack.event(file_event(pdf, ts="1700000005.2"))
+    await slack.settle()
+    await slack.event(file_event(pdf, ts="1700000005.2"), retry=1)
+    await slack.settle()
+    assert len(fake.calls_to("chat.postEphemeral")) == 1
 
 
 async def test_messages_from_bots_are_ignored(slack, fake, clips):
@@ -419,6 +448,16 @@ async def test_voicemood_without_argument_shows_help(slack, fake):
     assert not slack.bot.busy
     await slack.settle()
     assert not fake.calls_to("chat.postMessage")
+
+    # Text typed into a DM with the app gets the help too; text in a channel is left alone.
+    chat = {"type": "message", "user": ALICE, "text": "hello?", "ts": "1700000011.1"}
+    await slack.event({**chat, "channel": CHANNEL, "channel_type": "channel"})
+    await slack.event({**chat, "channel": "D0ALICE", "channel_type": "im"})
+    await fake.wait_for(lambda: posts(fake), what="DM help")
+    await slack.settle()
+    (dm_help,) = posts(fake)
+    assert dm_help["channel"] == "D0ALICE"
+    assert dm_help["text"] == wording.help_text(commands("en"), "en")
 
 
 async def test_voicemood_last_analyses_the_callers_latest_audio_file(slack, fake, clips):
@@ -465,6 +504,20 @@ async def test_voicemood_last_analyses_the_callers_latest_audio_file(slack, fake
     (none,) = await slack.responses("last3")
     assert none["text"] == phrase("no_recent_audio", "en")
     await slack.settle()
+
+    # A /voicemood last racing the clip's own event leaves the work to the event.
+    new = fake.add_file("F7NEW", clips["m4a"], name="audio_message.m4a", mimetype="audio/mp4",
+                        filetype="m4a", user=ALICE, channel=CHANNEL, ts="1700000007.5",
+                        subtype="slack_audio", created=now)
+    await slack.event(file_event(new, ts="1700000007.5"))
+    await slack.command("/voicemood", "last", response="last4")
+    (racing,) = await slack.responses("last4")
+    assert racing["text"] == phrase("already_working", "en")
+    await fake.wait_for(lambda: len(posts(fake)) >= 2, what="the clip's answer")
+    await slack.settle()
+    assert posts(fake)[1]["thread_ts"] == "1700000007.5"
+    assert [c.params["file"] for c in fake.calls_to("download")] == ["F7OLD", "F7NEW"]
+    assert await slack.service.store.count("slack", ALICE) == 2
 
 
 async def test_trend_is_private_and_the_chart_goes_to_a_dm(slack, fake):
@@ -564,6 +617,25 @@ async def test_stale_timestamp_is_refused(slack, fake):
     assert fake.calls == []
     # The same request, fresh, is accepted: it was only the timestamp.
     assert (await slack.command("/voicemood", "")).status == 200
+
+
+# ---------------------------------------------------------------------- manifest
+
+
+def test_manifest_matches_what_the_app_handles():
+    path = Path(__file__).resolve().parent.parent / "adapters" / "slack_manifest.yml"
+    manifest = yaml.safe_load(path.read_text())
+    assert {c["command"] for c in manifest["features"]["slash_commands"]} == \
+        {COMMAND, TREND_COMMAND}
+    settings = manifest["settings"]
+    assert tuple(settings["event_subscriptions"]["bot_events"]) == MESSAGE_EVENTS
+    assert settings["interactivity"]["is_enabled"] is True  # the forget buttons
+    assert manifest["features"]["app_home"]["messages_tab_enabled"] is True
+    # Exactly what the calls need: history (message events), chat:write (replies), files:read
+    # (files.info, files.list, downloads), files:write + im:write (chart by DM), commands.
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
+        "channels:history", "groups:history", "im:history", "mpim:history", "chat:write",
+        "files:read", "files:write", "im:write", "commands"}
 
 
 # ---------------------------------------------------------------------- modes

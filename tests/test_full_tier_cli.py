@@ -1,0 +1,52 @@
+"""The full tier through the whole product: `auto` finds local models, the CLI runs them.
+
+The tiny models come from scripts/make_tiny_models.py (funasr's and transformers' own
+classes, random weights with forced output biases), so the tags below are known in advance.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.audio_factory import speech_file
+from tests.test_cli import run_cli
+from tests.tiny_models import builder
+
+
+@pytest.fixture(scope="module")
+def tiny_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    out = tmp_path_factory.mktemp("tiny")
+    env = builder().build_tiny_models(out, text_label="neutral", voice_label="angry")
+    # `auto` everywhere: the product must find the local models on its own.
+    return {k: ("auto" if k.endswith("_BACKEND") else v) for k, v in env.items()}
+
+
+def test_models_status_reports_full_tier(tiny_env: dict[str, str], tmp_path: Path) -> None:
+    out = run_cli(["models", "status"], tmp_path, **tiny_env)
+    assert out.returncode == 0, out.stderr
+    rows = {line.split()[0]: line for line in out.stdout.splitlines()[2:]}
+    assert rows["asr"].split()[1] == "full"
+    assert tiny_env["VOICEMOOD_ASR_MODEL"] in rows["asr"]
+    assert rows["text_emotion"].split()[1] == "full"
+    assert rows["voice_emotion"].split()[1] == "full"
+
+
+def test_analyze_runs_full_tier(tiny_env: dict[str, str], tmp_path: Path) -> None:
+    note = speech_file(tmp_path, "An angry voice saying ordinary words.", "ogg")
+    out = run_cli(["analyze", "--json", str(note)], tmp_path, **tiny_env)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    # The tiny Paraformer only knows "好"; VAD + punctuation wrap it in Chinese punctuation.
+    assert result["transcript"] and set(result["transcript"]) <= set("好，。")
+    assert result["language"] == "zh"
+    assert result["models"]["asr"] == tiny_env["VOICEMOOD_ASR_MODEL"]
+    assert result["models"]["voice_emotion"] == tiny_env["VOICEMOOD_VOICE_EMOTION_MODEL"]
+    emotion = result["emotion"]
+    assert emotion["text"]["label"] == "neutral"
+    assert emotion["voice"]["label"] == "angry"
+    assert emotion["voice"]["arousal"] > 0.85
+    # Angry voice + neutral words: the fusion rule says excited.
+    assert emotion["label"] == "excited"
