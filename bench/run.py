@@ -31,13 +31,11 @@ import json
 import logging
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -278,6 +276,8 @@ def _add(acc: list[float], lap: tuple[float, float]) -> None:
 
 def accuracy(pool: list[Note], transcripts: list[str]) -> dict[str, float]:
     """WER on English sets, CER on Mandarin (normalised as tests/test_quality.py does)."""
+    from inference.asr_metrics import edit_distance, normalise_en, normalise_zh
+
     out: dict[str, float] = {}
     for name in SETS:
         errors = total = 0
@@ -285,34 +285,14 @@ def accuracy(pool: list[Note], transcripts: list[str]) -> dict[str, float]:
             if note.set != name:
                 continue
             if note.language == "zh":
-                ref, h = _norm_zh(note.reference), _norm_zh(hyp)
+                ref, h = normalise_zh(note.reference), normalise_zh(hyp)
             else:
-                ref, h = _norm_en(note.reference), _norm_en(hyp)
-            errors += _edit_distance(ref, h)
+                ref, h = normalise_en(note.reference), normalise_en(hyp)
+            errors += edit_distance(ref, h)
             total += len(ref)
         if total:
             out[("cer_" if name.startswith("zh") else "wer_") + name] = round(errors / total, 3)
     return out
-
-
-def _norm_zh(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).upper()
-    return "".join(ch for ch in text if ch.isalnum())
-
-
-def _norm_en(text: str) -> list[str]:
-    text = unicodedata.normalize("NFKC", text).lower().replace("-", " ")
-    return re.sub(r"[^a-z0-9' ]+", " ", text).split()
-
-
-def _edit_distance(ref, hyp) -> int:  # type: ignore[no-untyped-def]
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i]
-        for j, h in enumerate(hyp, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h)))
-        prev = cur
-    return prev[-1]
 
 
 # --- end to end -------------------------------------------------------------------------------

@@ -8,14 +8,13 @@ See README.md "Accuracy" for the measured values.
 from __future__ import annotations
 
 import csv
-import re
-import unicodedata
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bot.service import AnalysisService
+from inference.asr_metrics import edit_distance, normalise_en, normalise_zh
 from inference.audio import decode_audio
 from inference.engine import InferenceEngine
 from tests.conftest import SHARED_DATA
@@ -40,28 +39,6 @@ pytestmark = [
 def manifest(name: str) -> list[dict[str, str]]:
     with (SHARED_DATA / name / "manifest.csv").open(encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
-
-
-def normalise_zh(text: str) -> str:
-    """Drop punctuation and spaces, upper-case Latin letters (see shared/README.md)."""
-    text = unicodedata.normalize("NFKC", text).upper()
-    return "".join(ch for ch in text if ch.isalnum())
-
-
-def normalise_en(text: str) -> list[str]:
-    text = unicodedata.normalize("NFKC", text).lower().replace("-", " ")
-    return re.sub(r"[^a-z0-9' ]+", " ", text).split()
-
-
-def edit_distance(ref: list[str] | str, hyp: list[str] | str) -> int:
-    """Levenshtein distance over characters or words."""
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i]
-        for j, h in enumerate(hyp, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h)))
-        prev = cur
-    return prev[-1]
 
 
 def test_edit_distance() -> None:
