@@ -147,6 +147,9 @@ def load_transformers_text(settings: Settings, device: str) -> TextEmotionBacken
         raise ModelUnavailable(
             f"could not load the text emotion model {source!r}: {type(exc).__name__}: {exc}"
         ) from exc
+    if device.startswith("cuda"):
+        # A sequence classifier's argmax survives fp16; it halves memory and time on a GPU.
+        model.half()
     model.to(device)
     model.eval()
     info = ModelInfo(
