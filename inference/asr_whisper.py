@@ -80,7 +80,7 @@ class WhisperAsr:
                 clip, language=language, beam_size=self.beam_size, initial_prompt=prompt,
                 vad_filter=True, condition_on_previous_text=False,
             )
-        text = _join([s.text for s in segments], language)
+        text = join_text([s.text for s in segments], language)
         if language == "zh":
             text = to_simplified(text)
         return Transcript(text=text, language=language)
@@ -96,7 +96,8 @@ class WhisperAsr:
         return transcribe_clips(self, clips)
 
 
-def _join(parts: list[str], language: str) -> str:
+def join_text(parts: Sequence[str], language: str) -> str:
+    """Join transcript pieces: no spaces between Chinese or Japanese pieces, else one."""
     parts = [p.strip() for p in parts if p.strip()]
     return ("" if language in ("zh", "ja") else " ").join(parts)
 

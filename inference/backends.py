@@ -104,20 +104,16 @@ def load_backends(settings, device: str) -> Backends:
 
 def load_asr(settings, device: str) -> AsrBackend:
     """The ASR backend the settings ask for."""
-    mdir = Path(settings.models_dir)
-    choice = settings.asr_backend
-    if choice == "funasr" or (
-        choice == "auto" and settings.asr_model and _local(settings.asr_model, mdir)
-    ):
+
+    def full() -> AsrBackend:
         from inference.asr_funasr import load_funasr_asr
 
-        try:
-            return load_funasr_asr(settings, device)
-        except ModelUnavailable as exc:
-            if choice == "funasr":
-                raise
-            log.warning("full-tier ASR unavailable (%s); using offline Whisper", exc)
-    return load_whisper(settings, device)
+        return load_funasr_asr(settings, device)
+
+    backend = _load_tier(settings, settings.asr_backend, "funasr", settings.asr_model, full,
+                         lambda: load_whisper(settings, device))
+    assert backend is not None  # ASR has no "off" choice
+    return backend
 
 
 def load_whisper(settings, device: str) -> AsrBackend:
@@ -153,7 +149,7 @@ def load_text(settings, device: str) -> TextEmotionBackend | None:
 
         return LexiconTextEmotion()
 
-    return _load_optional(settings, settings.text_emotion_backend, "transformers",
+    return _load_tier(settings, settings.text_emotion_backend, "transformers",
                           settings.text_emotion_model, full, offline)
 
 
@@ -170,13 +166,16 @@ def load_voice(settings, device: str) -> VoiceEmotionBackend | None:
 
         return ProsodyVoiceEmotion()
 
-    return _load_optional(settings, settings.voice_emotion_backend, "emotion2vec",
+    return _load_tier(settings, settings.voice_emotion_backend, "emotion2vec",
                           settings.voice_emotion_model, full, offline)
 
 
-def _load_optional(settings, choice: str, full_name: str, model: str,
+def _load_tier(settings, choice: str, full_name: str, model: str,
                    full: Callable[[], T], offline: Callable[[], T]) -> T | None:
-    """Off, the full tier (forced, or `auto` with local weights) or the offline tier."""
+    """Off, the full tier (forced, or `auto` with local weights) or the offline tier.
+
+    An `auto` full tier that fails to load falls back to the offline tier; a forced one raises.
+    """
     if choice == "off":
         return None
     if choice == full_name or (

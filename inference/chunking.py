@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from inference.asr_whisper import join_text
 from inference.types import SAMPLE_RATE, Transcript, VoiceReading
 
 #: Clips up to this long are one work unit.
@@ -81,9 +82,7 @@ def join_transcripts(parts: Sequence[Transcript], weights: Sequence[float]) -> T
         if part.text.strip() and part.language:
             votes[part.language] = votes.get(part.language, 0.0) + w
     language = max(votes, key=lambda k: votes[k]) if votes else ""
-    sep = "" if language in ("zh", "ja") else " "
-    text = sep.join(p.text.strip() for p in parts if p.text.strip())
-    return Transcript(text=text, language=language)
+    return Transcript(text=join_text([p.text for p in parts], language), language=language)
 
 
 def merge_voice(readings: Sequence[VoiceReading | None],

@@ -31,7 +31,13 @@ import numpy as np
 
 from inference.audio import DecodedAudio
 from inference.backends import Backends, load_backends
-from inference.chunking import LONG_CLIP_S, join_transcripts, merge_voice, split_spans
+from inference.chunking import (
+    CHUNK_S,
+    LONG_CLIP_S,
+    join_transcripts,
+    merge_voice,
+    split_spans,
+)
 from inference.device import cpu_threads, resolve_device
 from inference.errors import Busy
 from inference.types import SAMPLE_RATE, TextReading, Transcript, VoiceReading
@@ -210,8 +216,6 @@ class InferenceEngine:
 
     def units_per_job(self) -> int:
         """Most units of one job in a batch: as many chunks as fit in FAIR_SLICE_S."""
-        from inference.chunking import CHUNK_S
-
         fit = math.floor(FAIR_SLICE_S / max(self._rtf * CHUNK_S, 1e-6))
         return max(1, min(self.batch_size, fit))
 
@@ -316,23 +320,23 @@ class InferenceEngine:
             except Exception as exc:  # a model fault fails this batch's jobs, not the engine
                 log.exception("inference failed for a batch of %d units", len(units))
                 for job in {id(u.job): u.job for u in units}.values():
-                    job.pending.clear()
-                    if job in self._jobs:
-                        self._jobs.remove(job)
-                    if not job.future.done():
-                        job.future.set_exception(exc)
+                    self._fail(job, exc)
                 continue
             finally:
                 self._inflight_audio_s = 0.0
             for job, result in finished:
                 if isinstance(result, Exception):
-                    job.pending.clear()
-                    if job in self._jobs:
-                        self._jobs.remove(job)
-                    if not job.future.done():
-                        job.future.set_exception(result)
+                    self._fail(job, result)
                 elif not job.future.done():
                     job.future.set_result(result)
+
+    def _fail(self, job: Job, exc: Exception) -> None:
+        """End a job with ``exc``, dropping the units it has not sent yet."""
+        job.pending.clear()
+        if job in self._jobs:
+            self._jobs.remove(job)
+        if not job.future.done():
+            job.future.set_exception(exc)
 
     def _run_units(self, units: list[_Unit], *, warm_up: bool = False
                    ) -> list[tuple[Job, EngineResult | Exception]]:

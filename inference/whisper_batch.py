@@ -88,7 +88,7 @@ def transcribe_clips(asr: WhisperAsr, clips: Sequence[Clip]) -> list[Transcript]
     Same output as transcribing each clip alone with ``WhisperModel.transcribe(language=
     <detected>, beam_size, initial_prompt, vad_filter=True, condition_on_previous_text=False)``.
     """
-    from inference.asr_whisper import ZH_PROMPT, _join, to_simplified
+    from inference.asr_whisper import ZH_PROMPT, join_text, to_simplified
 
     model = asr.model
     results: list[Transcript] = [Transcript(text="", language="") for _ in clips]
@@ -117,7 +117,7 @@ def transcribe_clips(asr: WhisperAsr, clips: Sequence[Clip]) -> list[Transcript]
         _decode_round(asr, active, windows, encoded, options)
 
     for s in states:
-        text = _join(s.texts, s.language)
+        text = join_text(s.texts, s.language)
         if s.language == "zh":
             text = to_simplified(text)
         results[s.index] = Transcript(text=text, language=s.language)
