@@ -1,12 +1,16 @@
-# voicemood: `make run` runs the bots, `make test` runs the test suite.
-# Both install what they need first: Debian packages (ffmpeg, espeak-ng, sox, a CJK font),
-# a virtualenv with the pinned Python dependencies, and the offline Whisper weights.
+# voicemood: `make run` runs the bots (or, with no bot token, the web page), `make test` the tests.
+# Both install what they need first: Debian packages (ffmpeg, espeak-ng, sox, a CJK font, redis,
+# chromium), a virtualenv with the pinned Python dependencies, and the offline Whisper weights.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES = ffmpeg espeak-ng sox fonts-noto-cjk
+# redis-server: the broker for scale-out mode (VOICEMOOD_BROKER_URL) and its tests.
+APT_PACKAGES += redis-server
+# chromium + chromium-driver: the headless browser the web page's tests drive.
+APT_PACKAGES += chromium chromium-driver
 
 .PHONY: install system-deps run test lint bench models-status clean
 
@@ -14,7 +18,9 @@ install: system-deps $(VENV)/.installed
 
 system-deps:
 	@if ! command -v ffmpeg >/dev/null || ! command -v espeak-ng >/dev/null \
-	    || ! command -v sox >/dev/null || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+	    || ! command -v sox >/dev/null || ! command -v redis-server >/dev/null \
+	    || ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
+	    || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
 	  echo "installing $(APT_PACKAGES)"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
@@ -32,7 +38,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: install
-	@test -f .env || echo "note: no .env file; copy .env.example to .env and set a bot token"
+	@test -f .env || echo "note: no .env file: only the web page runs; copy .env.example to .env and set a bot token to add a bot"
 	$(BIN)/voicemood serve
 
 test: install

@@ -19,6 +19,9 @@ measures, batched (``VOICEMOOD_BATCH_SIZE``) against unbatched (batch of 1) in t
 * Whisper's encoder and decoder alone, batched vs one by one (why the ASR gain is what it is);
 * a ~85 s recording with a short note sent just after it (long-recording fairness).
 
+``--flood`` measures something else instead: peak memory of the serving process and its
+ffmpeg children with 1, 8 and 32 maximum-length notes sent at once (see bench/flood.py).
+
 Prints Markdown tables; ``--json OUT`` also writes every figure as JSON.
 """
 
@@ -275,23 +278,20 @@ def _add(acc: list[float], lap: tuple[float, float]) -> None:
 
 
 def accuracy(pool: list[Note], transcripts: list[str]) -> dict[str, float]:
-    """WER on English sets, CER on Mandarin (normalised as tests/test_quality.py does)."""
-    from inference.asr_metrics import edit_distance, normalise_en, normalise_zh
+    """WER on English sets, CER on Mandarin (jiwer, normalised as the quality tests do)."""
+    from bench.scoring import cer_zh, wer_en
 
     out: dict[str, float] = {}
     for name in SETS:
-        errors = total = 0
-        for note, hyp in zip(pool, transcripts, strict=True):
-            if note.set != name:
-                continue
-            if note.language == "zh":
-                ref, h = normalise_zh(note.reference), normalise_zh(hyp)
-            else:
-                ref, h = normalise_en(note.reference), normalise_en(hyp)
-            errors += edit_distance(ref, h)
-            total += len(ref)
-        if total:
-            out[("cer_" if name.startswith("zh") else "wer_") + name] = round(errors / total, 3)
+        pairs = [(note.reference, hyp) for note, hyp in zip(pool, transcripts, strict=True)
+                 if note.set == name]
+        if not pairs:
+            continue
+        refs, hyps = [r for r, _ in pairs], [h for _, h in pairs]
+        if name.startswith("zh"):
+            out["cer_" + name] = round(cer_zh(refs, hyps), 3)
+        else:
+            out["wer_" + name] = round(wer_en(refs, hyps), 3)
     return out
 
 
@@ -317,17 +317,17 @@ async def latency_bench(engine, notes: list[Note], settings) -> dict[str, object
     return {
         "notes": len(notes),
         "audio_s_mean": round(statistics.fmean(n.duration_s for n in notes), 2),
-        "p50_s": _percentile(seconds, 50),
-        "p95_s": _percentile(seconds, 95),
+        "p50_s": percentile(seconds, 50),
+        "p95_s": percentile(seconds, 95),
         "max_s": max(seconds),
     }
 
 
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * pct / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+def percentile(values: list[float], pct: int) -> float:
+    """The ``pct``-th percentile, interpolated between the two nearest values."""
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
 
 
 def whisper_internals(engine, pool: list[Note], batch_size: int,
@@ -550,6 +550,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="override VOICEMOOD_DEVICE (auto, cpu, cuda, cuda:N)")
     p.add_argument("--batch-size", type=int, help="override VOICEMOOD_BATCH_SIZE")
     p.add_argument("--data", type=Path, default=DATA, help=f"recordings (default {DATA})")
+    p.add_argument("--flood", action="store_true",
+                   help="instead: peak memory with 1, 8 and 32 maximum-length notes in flight "
+                        "(bench/flood.py)")
     return p
 
 
@@ -623,8 +626,14 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.data / "en_asr" / "manifest.csv").exists():
         print(f"bench: recordings not found in {args.data}", file=sys.stderr)
         return 2
-    report = asyncio.run(run(args))
-    print(render(report))
+    if args.flood:
+        from bench import flood
+
+        report = flood.run(list(flood.LEVELS), 120.0, args.data)
+        print(flood.render(report))
+    else:
+        report = asyncio.run(run(args))
+        print(render(report))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from inference.errors import VoicemoodError
 from inference.types import FusedEmotion, TextReading, VoiceReading
 
 
@@ -34,7 +35,6 @@ class Analysis:
     sender: Sender | None = None
     #: True when the message had already been analysed (a redelivery): nothing new was stored.
     duplicate: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -68,6 +68,18 @@ class Analysis:
             "models": dict(self.models),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
+
+
+def error_json(exc: BaseException) -> dict[str, Any]:
+    """``{"error": {"code", "message"}}`` for a failed analysis, as ``analyze --json`` prints it
+    and ``POST /api/analyze`` answers it.
+
+    A :class:`~inference.errors.VoicemoodError` gives its stable code and short message;
+    anything else is ``internal`` with only the exception's type name, never its text.
+    """
+    if isinstance(exc, VoicemoodError):
+        return {"error": {"code": exc.code, "message": exc.message}}
+    return {"error": {"code": "internal", "message": f"internal error: {type(exc).__name__}"}}
 
 
 def _round_scores(scores: dict[str, float]) -> dict[str, float]:

@@ -3,7 +3,8 @@
 Built on :class:`matplotlib.figure.Figure` with the Agg canvas and never through ``pyplot``,
 so it keeps no global figure state, is safe to call from a worker thread and leaks nothing.
 Chinese labels need a CJK font (Debian: ``fonts-noto-cjk``); without one the chart falls
-back to English labels rather than drawing empty boxes.
+back to English labels rather than drawing empty boxes. A period without any note draws
+the empty axes with a "no data" notice instead of an empty line and no bars.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from bot.trend import MONTHS_EN
 from inference.types import TAG_ZH, TAGS
 
 if TYPE_CHECKING:
@@ -37,7 +39,10 @@ TAG_COLORS = {
     "neutral": "#adb5bd",
     "excited": "#e9c46a",
 }
-_LINE_COLOR = "#264653"
+#: The daily mood line and its markers (dark slate).
+LINE_COLOR = "#264653"
+#: The "no data" notice of an empty period.
+NO_DATA_COLOR = "#495057"
 _LATIN_FONT = "DejaVu Sans"  # ships with matplotlib, so always present
 #: CJK families to look for, Simplified Chinese first.
 _CJK_FAMILIES = (
@@ -62,9 +67,6 @@ _CJK_GLOBS = (
     "/usr/share/fonts/**/wqy-*.tt[cf]",
 )
 _font_lock = threading.Lock()
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
 def _installed_cjk_family() -> str | None:
     names = {entry.name for entry in font_manager.fontManager.ttflist}
     return next((family for family in _CJK_FAMILIES if family in names), None)
@@ -126,7 +128,12 @@ def render_trend_chart(
         ax_mood.axhspan(-1.05, 0, color=TAG_COLORS["negative"], alpha=0.07, lw=0)
         ax_mood.axhline(0, color="#6c757d", lw=1.2)
         marker = 9 if n <= 31 else 5
-        ax_mood.plot(xs, moods, color=_LINE_COLOR, lw=3, marker="o", ms=marker)
+        ax_mood.plot(xs, moods, color=LINE_COLOR, lw=3, marker="o", ms=marker)
+        if not any(r.notes for r in rows):
+            ax_mood.text(0.5, 0.5, "暂无数据" if zh else "no data", transform=ax_mood.transAxes,
+                         ha="center", va="center", fontsize=28, color=NO_DATA_COLOR,
+                         fontfamily=family,
+                         bbox={"facecolor": "white", "edgecolor": "none", "pad": 12})
         ax_mood.set_ylim(-1.05, 1.05)
         ax_mood.set_yticks([-1, -0.5, 0, 0.5, 1])
         ax_mood.set_ylabel("情绪分" if zh else "mood score", fontsize=16, fontfamily=family)
@@ -181,4 +188,4 @@ def render_trend_chart(
 
 
 def _day_label(d: date, zh: bool) -> str:
-    return f"{d.month}月{d.day}日" if zh else f"{_MONTHS[d.month - 1]} {d.day}"
+    return f"{d.month}月{d.day}日" if zh else f"{MONTHS_EN[d.month - 1]} {d.day}"

@@ -32,9 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object per file")
     p.add_argument("--no-store", action="store_true", help="do not record in the history")
 
-    p = sub.add_parser("serve", help="run the Telegram and/or Slack bot",
+    p = sub.add_parser("serve", help="run the Telegram and/or Slack bot (and the web page)",
                        description="Run the bots configured by TELEGRAM_BOT_TOKEN / "
                                    "SLACK_BOT_TOKEN in one process sharing one set of models.")
+
+    p = sub.add_parser("web", help="run the web page and its JSON API",
+                       description="Serve the web page and the JSON API on "
+                                   "VOICEMOOD_WEB_HOST:VOICEMOOD_WEB_PORT (default "
+                                   "127.0.0.1:6006); see docs/web.md and docs/api.md.")
 
     p = sub.add_parser("trend", help="show a user's mood trend",
                        description="Summarise a user's mood over the last N days.")
@@ -54,6 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=["asr", "vad", "punc", "text_emotion", "voice_emotion"],
                    help="only this component (repeatable)")
     msub.add_parser("prepare", help="assemble the offline Whisper weights now")
+
+    from bot.export_cli import add_parser as add_export_parser
+
+    add_export_parser(sub)
+
+    from bot.text_cli import add_parser as add_text_parser
+
+    add_text_parser(sub)
+
+    from workers.worker_cli import add_parser as add_worker_parser
+
+    add_worker_parser(sub)
 
     p = sub.add_parser("bench", help="run the benchmark (see bench/run.py)")
     p.add_argument("rest", nargs=argparse.REMAINDER)
@@ -80,14 +97,28 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # pydantic's ValidationError names the bad setting
         print(f"voicemood: invalid settings: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings)
     try:
         if args.command == "analyze":
             return asyncio.run(cmd_analyze(settings, args))
         if args.command == "serve":
             return asyncio.run(cmd_serve(settings))
+        if args.command == "web":
+            return asyncio.run(cmd_serve(settings, web_only=True))
         if args.command == "trend":
             return asyncio.run(cmd_trend(settings, args))
+        if args.command == "text":
+            from bot.text_cli import run_text_cli
+
+            return run_text_cli(settings, args)
+        if args.command == "export":
+            from bot.export_cli import run_export_cli
+
+            return asyncio.run(run_export_cli(settings, args))
+        if args.command == "worker":
+            from workers.worker_cli import run_worker
+
+            return run_worker(settings, args)
         if args.command == "models":
             return cmd_models(settings, args, parser)
         if args.command == "bench":
@@ -118,13 +149,12 @@ async def cmd_analyze(settings, args) -> int:
                     analysis = await service.analyze(data, sender)
             except VoicemoodError as exc:
                 failures += 1
-                _print_error(path, exc.code, exc.message, args.json)
+                _print_error(path, exc, args.json)
                 continue
             except Exception as exc:  # never lose the other files to one surprise
                 failures += 1
                 log.exception("analysis of %s failed", path)
-                _print_error(path, "internal", f"internal error: {type(exc).__name__}",
-                             args.json)
+                _print_error(path, exc, args.json)
                 continue
             if args.json:
                 print(json.dumps({"file": str(path), **analysis.to_json()}, ensure_ascii=False),
@@ -149,32 +179,50 @@ def _read_file(path: Path) -> bytes:
         raise InputError(f"{path}: permission denied", code="unreadable") from None
 
 
-def _print_error(path: Path, code: str, message: str, as_json: bool) -> None:
+def _print_error(path: Path, exc: BaseException, as_json: bool) -> None:
+    from bot.analysis import error_json
+
+    body = error_json(exc)
     if as_json:
-        print(json.dumps({"file": str(path), "error": {"code": code, "message": message}},
-                         ensure_ascii=False), flush=True)
+        print(json.dumps({"file": str(path), **body}, ensure_ascii=False), flush=True)
     else:
-        print(f"== {path}\nerror ({code}): {message}\n", flush=True)
+        print(f"== {path}\nerror ({body['error']['code']}): {body['error']['message']}\n",
+              flush=True)
 
 
-async def cmd_serve(settings) -> int:
-    """``voicemood serve``: run every configured bot until interrupted."""
+async def cmd_serve(settings, web_only: bool = False) -> int:
+    """``voicemood serve``: run every configured bot until interrupted, plus the web page
+    when ``VOICEMOOD_WEB_PORT`` is set, or the page alone when no bot is configured.
+    ``voicemood web`` (``web_only``): only the page and its JSON API."""
     from bot.service import AnalysisService
 
+    command = "web" if web_only else "serve"
     runners = []
-    if settings.telegram_bot_token:
+    if settings.telegram_bot_token and not web_only:
         from adapters.telegram import serve_telegram
 
         runners.append(("telegram", serve_telegram))
-    if settings.slack_bot_token:
+    if settings.slack_bot_token and not web_only:
         from adapters.slack import serve_slack
 
         runners.append(("slack", serve_slack))
-    if not runners:
-        print("voicemood serve: no bot configured. Set TELEGRAM_BOT_TOKEN and/or "
-              "SLACK_BOT_TOKEN (see .env.example).", file=sys.stderr)
-        return 2
-    if settings.slack_bot_token and not settings.slack_app_token \
+    if web_only or not runners or settings.web_port is not None:
+        from adapters.web.auth import Access, WebAccessError
+
+        try:  # before the models load: a refusal should not take seconds
+            Access.from_settings(settings)
+        except WebAccessError as exc:
+            print(f"voicemood {command}: {exc}", file=sys.stderr)
+            return 2
+        if not runners and not web_only:
+            print("voicemood serve: no bot configured, so only the web page runs (its "
+                  "address follows once the models are loaded). To add a bot, set "
+                  "TELEGRAM_BOT_TOKEN and/or SLACK_BOT_TOKEN in .env (see .env.example).",
+                  flush=True)
+        from adapters.web.app import serve_web
+
+        runners.append(("web", serve_web))
+    if settings.slack_bot_token and not web_only and not settings.slack_app_token \
             and not settings.slack_signing_secret:
         # Fail before spending seconds on loading models.
         print("voicemood serve: SLACK_SIGNING_SECRET is required for the Slack HTTP Events API "
@@ -188,6 +236,9 @@ async def cmd_serve(settings) -> int:
     tasks = [asyncio.create_task(run(service, settings), name=name) for name, run in runners]
     log.info("serving: %s", ", ".join(name for name, _ in runners))
     stopper = asyncio.create_task(stop.wait())
+    from bot.metrics import start_serve_health
+
+    health = await start_serve_health(service, settings)  # None unless VOICEMOOD_METRICS_PORT
     try:
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         for task in done:
@@ -199,6 +250,8 @@ async def cmd_serve(settings) -> int:
         for task in [*tasks, stopper]:
             task.cancel()
         await asyncio.gather(*tasks, stopper, return_exceptions=True)
+        if health is not None:
+            await health.cleanup()
         await service.close()
 
 
@@ -218,6 +271,7 @@ async def cmd_trend(settings, args) -> int:
 
 def cmd_models(settings, args, parser: argparse.ArgumentParser) -> int:
     """``voicemood models status|download|prepare``."""
+    from inference.config import InferenceConfig
     from inference.errors import ModelUnavailable
 
     action = args.models_command or "status"
@@ -231,9 +285,13 @@ def cmd_models(settings, args, parser: argparse.ArgumentParser) -> int:
             device = f"error: {exc}"
         print(f"device: {device}")
         print(f"models dir: {Path(settings.models_dir).resolve()}")
-        for info in plan(settings):
+        for info in plan(InferenceConfig.from_settings(settings)):
             print(f"{info.component:14} {info.tier:8} {info.model}"
                   + (f"  ({info.detail})" if info.detail else ""))
+        if settings.broker_url:  # scale-out: the models that matter run in the workers
+            from workers.worker_cli import print_worker_models
+
+            print_worker_models(settings)
         return 0
     if action == "prepare":
         from inference.whisper_weights import whisper_base_dir
@@ -249,7 +307,7 @@ def cmd_models(settings, args, parser: argparse.ArgumentParser) -> int:
         from inference.model_download import download_models
 
         try:
-            done = download_models(settings, args.component)
+            done = download_models(InferenceConfig.from_settings(settings), args.component)
         except ModelUnavailable as exc:
             print(f"voicemood models download: {exc}", file=sys.stderr)
             return 1

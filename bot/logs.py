@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from typing import Any
+
+from pydantic import SecretStr
 
 _TOKEN_PATTERNS = [
     re.compile(r"\d{6,}:[A-Za-z0-9_-]{30,}"),  # Telegram bot token (also inside URLs)
@@ -13,8 +16,29 @@ _TOKEN_PATTERNS = [
 ]
 
 
+#: The configured secrets, redacted by value whatever they look like (longest first).
+_SECRETS: list[str] = []
+
+
+def add_secrets(*values: str | SecretStr | None) -> None:
+    """Redact these exact values from every log line from now on (empty ones are skipped)."""
+    for value in values:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text and text not in _SECRETS:
+            _SECRETS.append(text)
+    _SECRETS.sort(key=len, reverse=True)  # a token that contains another goes first
+
+
+def add_secrets_from(settings: Any) -> None:
+    """Redact every secret setting (each ``SecretStr`` field: bot tokens, signing secret)."""
+    add_secrets(*(v for v in vars(settings).values() if isinstance(v, SecretStr)))
+
+
 def redact(text: str) -> str:
-    """Replace anything that looks like a Telegram or Slack token with ``[redacted]``."""
+    """Replace the configured secrets, and anything shaped like a Telegram or Slack token,
+    with ``[redacted]``."""
+    for secret in _SECRETS:
+        text = text.replace(secret, "[redacted]")
     for pattern in _TOKEN_PATTERNS:
         text = pattern.sub("[redacted]", text)
     return text
@@ -42,8 +66,11 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def setup_logging(level: str = "INFO") -> None:
-    """Log to stderr at ``level``; quieten chatty libraries; redact tokens."""
+def setup_logging(level: str = "INFO", settings: Any = None) -> None:
+    """Log to stderr at ``level``; quieten chatty libraries; redact tokens (by value, those
+    of ``settings``)."""
+    if settings is not None:
+        add_secrets_from(settings)
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)

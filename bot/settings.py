@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     models_dir: Path = Field(Path("models"), validation_alias=_env("VOICEMOOD_MODELS_DIR"))
     tz: str = Field("UTC", validation_alias=_env("VOICEMOOD_TZ"))
     log_level: str = Field("INFO", validation_alias=_env("VOICEMOOD_LOG_LEVEL"))
+    retention_days: int = Field(0, ge=0, validation_alias=_env("VOICEMOOD_RETENTION_DAYS"))
 
     # --- models ----------------------------------------------------------------------------
     device: str = Field("auto", validation_alias=_env("VOICEMOOD_DEVICE"))
@@ -48,6 +49,8 @@ class Settings(BaseSettings):
         "IDEA-CCNL/Erlangshen-Roberta-110M-Sentiment",
         validation_alias=_env("VOICEMOOD_TEXT_EMOTION_MODEL"),
     )
+    #: Tag of each output column of the text classifier, comma-separated ("" = by class name).
+    text_emotion_labels: str = Field("", validation_alias=_env("VOICEMOOD_TEXT_EMOTION_LABELS"))
     voice_emotion_backend: Literal["auto", "emotion2vec", "prosody", "off"] = Field(
         "auto", validation_alias=_env("VOICEMOOD_VOICE_EMOTION_BACKEND")
     )
@@ -69,7 +72,27 @@ class Settings(BaseSettings):
     batch_size: int = Field(8, ge=1, validation_alias=_env("VOICEMOOD_BATCH_SIZE"))
     batch_wait_ms: int = Field(30, ge=0, validation_alias=_env("VOICEMOOD_BATCH_WAIT_MS"))
     queue_size: int = Field(64, ge=1, validation_alias=_env("VOICEMOOD_QUEUE_SIZE"))
+    queue_audio_seconds: float = Field(
+        3600.0, gt=0, validation_alias=_env("VOICEMOOD_QUEUE_AUDIO_SECONDS")
+    )
     cache_size: int = Field(256, ge=0, validation_alias=_env("VOICEMOOD_CACHE_SIZE"))
+
+    # --- scale-out: Celery over Redis, pending notes, metrics ---------------------------------
+    broker_url: str = Field("", validation_alias=_env("VOICEMOOD_BROKER_URL"))
+    broker_max_queue: int = Field(64, ge=1, validation_alias=_env("VOICEMOOD_BROKER_MAX_QUEUE"))
+    task_time_limit_s: float = Field(
+        900.0, gt=0, validation_alias=_env("VOICEMOOD_TASK_TIME_LIMIT_S")
+    )
+    broker_visibility_timeout_s: float = Field(
+        3600.0, gt=0, validation_alias=_env("VOICEMOOD_BROKER_VISIBILITY_TIMEOUT_S")
+    )
+    broker_result_timeout_s: float = Field(
+        3600.0, gt=0, validation_alias=_env("VOICEMOOD_BROKER_RESULT_TIMEOUT_S")
+    )
+    pending_max_age_s: float = Field(
+        86400.0, gt=0, validation_alias=_env("VOICEMOOD_PENDING_MAX_AGE_S")
+    )
+    metrics_port: int = Field(0, ge=0, le=65535, validation_alias=_env("VOICEMOOD_METRICS_PORT"))
 
     # --- Telegram ----------------------------------------------------------------------------
     telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
@@ -88,6 +111,9 @@ class Settings(BaseSettings):
     telegram_max_download_bytes: int = Field(
         20 * 1024 * 1024, validation_alias=_env("TELEGRAM_MAX_DOWNLOAD_BYTES")
     )
+    telegram_group_mode: Literal["all", "ondemand"] = Field(
+        "all", validation_alias=_env("TELEGRAM_GROUP_MODE")
+    )
 
     # --- Slack -------------------------------------------------------------------------------
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
@@ -99,6 +125,23 @@ class Settings(BaseSettings):
     slack_api_base_url: str = Field(
         "https://slack.com/api/", validation_alias=_env("SLACK_API_BASE_URL")
     )
+    slack_channel_mode: Literal["all", "ondemand"] = Field(
+        "all", validation_alias=_env("SLACK_CHANNEL_MODE")
+    )
+
+    # --- web page and JSON API -----------------------------------------------------------------
+    web_host: str = Field("127.0.0.1", validation_alias=_env("VOICEMOOD_WEB_HOST"))
+    #: ``voicemood web`` listens on 6006 when unset; ``voicemood serve`` starts the page beside
+    #: the bots only when it is set.
+    web_port: int | None = Field(None, ge=1, le=65535, validation_alias=_env("VOICEMOOD_WEB_PORT"))
+    web_users: SecretStr | None = Field(None, validation_alias=_env("VOICEMOOD_WEB_USERS"))
+    api_token: SecretStr | None = Field(None, validation_alias=_env("VOICEMOOD_API_TOKEN"))
+
+    @field_validator("web_port", "web_users", "api_token", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `VOICEMOOD_WEB_PORT=` in a copied .env.example means "not set", not "port ''".
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("device")
     @classmethod
@@ -107,6 +150,15 @@ class Settings(BaseSettings):
         if v in ("auto", "cpu", "cuda") or (v.startswith("cuda:") and v[5:].isdigit()):
             return v
         raise ValueError("VOICEMOOD_DEVICE must be auto, cpu, cuda or cuda:N")
+
+    @model_validator(mode="after")
+    def _check_visibility(self) -> Settings:
+        # Redis hands an unacknowledged task to another worker after the visibility timeout:
+        # shorter than the longest task, and a slow note would be analysed twice.
+        if self.broker_visibility_timeout_s <= self.task_time_limit_s:
+            raise ValueError("VOICEMOOD_BROKER_VISIBILITY_TIMEOUT_S must be longer than "
+                             "VOICEMOOD_TASK_TIME_LIMIT_S")
+        return self
 
     @property
     def language_list(self) -> list[str]:

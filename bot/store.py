@@ -16,6 +16,7 @@ from typing import Any
 import aiosqlite
 
 from bot.analysis import Analysis, Sender, text_reading_from_json, voice_reading_from_json
+from bot.pending import MIGRATION as PENDING_MIGRATION
 from inference.types import FusedEmotion
 
 MIGRATIONS: list[str] = [
@@ -48,6 +49,34 @@ MIGRATIONS: list[str] = [
     CREATE INDEX IF NOT EXISTS idx_analyses_user_time
         ON analyses (platform, user_id, created_at);
     """,
+    # 2: mood journal (bot/journal_store.py): weekly digest schedules, privacy choices, and
+    # a time index so the daily retention purge does not scan the whole table
+    """
+    CREATE TABLE IF NOT EXISTS digest_schedules (
+        platform   TEXT    NOT NULL,
+        user_id    TEXT    NOT NULL,
+        chat_id    TEXT    NOT NULL,
+        weekday    INTEGER NOT NULL,
+        minute     INTEGER NOT NULL,
+        tz         TEXT    NOT NULL,
+        lang       TEXT    NOT NULL DEFAULT 'en',
+        enabled    INTEGER NOT NULL DEFAULT 0,
+        next_at    REAL,
+        updated_at REAL    NOT NULL,
+        PRIMARY KEY (platform, user_id)
+    );
+    CREATE INDEX IF NOT EXISTS idx_digest_due ON digest_schedules (platform, enabled, next_at);
+    CREATE TABLE IF NOT EXISTS privacy_prefs (
+        platform          TEXT    NOT NULL,
+        user_id           TEXT    NOT NULL,
+        store_transcripts INTEGER NOT NULL DEFAULT 1,
+        updated_at        REAL    NOT NULL,
+        PRIMARY KEY (platform, user_id)
+    );
+    CREATE INDEX IF NOT EXISTS idx_analyses_time ON analyses (created_at);
+    """,
+    # 3: notes accepted but not yet answered (bot/pending.py)
+    PENDING_MIGRATION,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -111,9 +140,31 @@ class HistoryStore:
 
     async def add(self, sender: Sender, analysis: Analysis) -> bool:
         """Store ``analysis`` for ``sender``. Returns False when that message was stored before."""
-        emo = analysis.emotion
         created = analysis.created_at or time.time()
-        cur = await self._conn.execute(
+        cur = await self._insert(sender, analysis, created)
+        await self._conn.commit()
+        inserted = cur.rowcount == 1
+        if inserted:
+            analysis.id = cur.lastrowid
+            analysis.sender = sender
+            analysis.created_at = created
+        return inserted
+
+    async def add_many(self, rows: Iterable[tuple[Sender, Analysis]]) -> int:
+        """Store many analyses in one transaction (seeding, imports). Returns how many were new."""
+        added = 0
+        for sender, analysis in rows:
+            # One commit per row would make seeding 10,000 notes take minutes.
+            cur = await self._insert(sender, analysis, analysis.created_at or time.time())
+            added += cur.rowcount
+        await self._conn.commit()
+        return added
+
+    async def _insert(self, sender: Sender, analysis: Analysis,
+                      created: float) -> aiosqlite.Cursor:
+        """The one INSERT of a row (ignored for a message stored before); no commit."""
+        emo = analysis.emotion
+        return await self._conn.execute(
             "INSERT OR IGNORE INTO analyses (platform, user_id, chat_id, message_id, created_at,"
             " duration_s, language, transcript, label, confidence, valence, arousal, text_label,"
             " text_scores, voice_label, voice_arousal, voice_scores, models, timings, audio_sha256)"
@@ -141,40 +192,6 @@ class HistoryStore:
                 analysis.audio_sha256,
             ),
         )
-        await self._conn.commit()
-        inserted = cur.rowcount == 1
-        if inserted:
-            analysis.id = cur.lastrowid
-            analysis.sender = sender
-            analysis.created_at = created
-        return inserted
-
-    async def add_many(self, rows: Iterable[tuple[Sender, Analysis]]) -> int:
-        """Store many analyses in one transaction (seeding, imports). Returns how many were new."""
-        added = 0
-        for sender, analysis in rows:
-            # One commit per row would make seeding 10,000 notes take minutes.
-            emo = analysis.emotion
-            cur = await self._conn.execute(
-                "INSERT OR IGNORE INTO analyses (platform, user_id, chat_id, message_id,"
-                " created_at, duration_s, language, transcript, label, confidence, valence,"
-                " arousal, text_label, voice_label, voice_arousal, models, timings, audio_sha256)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    sender.platform, str(sender.user_id), str(sender.chat_id),
-                    str(sender.message_id), analysis.created_at or time.time(),
-                    analysis.duration_s, analysis.language, analysis.transcript, emo.label,
-                    emo.confidence, emo.valence, emo.arousal,
-                    emo.text.label if emo.text else None,
-                    emo.voice.label if emo.voice else None,
-                    emo.voice.arousal if emo.voice else None,
-                    json.dumps(analysis.models), json.dumps(analysis.timings),
-                    analysis.audio_sha256,
-                ),
-            )
-            added += cur.rowcount
-        await self._conn.commit()
-        return added
 
     async def get_by_message(self, platform: str, chat_id: str, message_id: str) -> Analysis | None:
         """The stored analysis of one message, if any."""
@@ -216,22 +233,17 @@ class HistoryStore:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    async def label_counts(self, platform: str, user_id: str) -> dict[str, int]:
-        """How many of the user's analyses carry each final tag."""
-        async with self._conn.execute(
-            "SELECT label, COUNT(*) FROM analyses WHERE platform=? AND user_id=? GROUP BY label",
-            (platform, str(user_id)),
-        ) as cur:
-            rows = await cur.fetchall()
-        return {str(r[0]): int(r[1]) for r in rows}
-
     async def forget(self, platform: str, user_id: str) -> int:
-        """Delete everything stored about the user on that platform. Returns the number of rows."""
-        cur = await self._conn.execute(
-            "DELETE FROM analyses WHERE platform=? AND user_id=?", (platform, str(user_id))
-        )
+        """Delete everything stored about the user on that platform: analyses, digest
+        schedule and privacy choice. Returns the number of analyses deleted."""
+        key = (platform, str(user_id))
+        cur = await self._conn.execute("DELETE FROM analyses WHERE platform=? AND user_id=?", key)
+        deleted = int(cur.rowcount)
+        # "Nothing about you is stored now" must hold: the journal tables hold the person too.
+        for table in ("digest_schedules", "privacy_prefs"):
+            await self._conn.execute(f"DELETE FROM {table} WHERE platform=? AND user_id=?", key)
         await self._conn.commit()
-        return int(cur.rowcount)
+        return deleted
 
 
 def _loads(value: str | None) -> dict[str, Any]:

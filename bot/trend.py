@@ -57,7 +57,8 @@ NEGATIVE_DAYS = 3
 #: Voice labels that carry no emotion and would only crowd out real ones.
 _UNINFORMATIVE_VOICE = frozenset({"unknown", "other", "<unk>", ""})
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+#: English month names, fixed here because strftime("%b") follows the process locale.
+MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _VOICE_ZH = {
     "angry": "生气",
@@ -338,7 +339,7 @@ def _pct(share: float) -> str:
 
 
 def _day_en(d: date, weekday: bool = False) -> str:
-    text = f"{_MONTHS[d.month - 1]} {d.day}"
+    text = f"{MONTHS_EN[d.month - 1]} {d.day}"
     return f"{_WEEKDAYS[d.weekday()]} {text}" if weekday else text
 
 

@@ -7,13 +7,19 @@ Functions take ``markup``: ``"plain"`` (CLI), ``"html"`` (Telegram parse mode HT
 from __future__ import annotations
 
 import html
+import math
+import re
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from bot.analysis import Analysis
+from inference.errors import Busy, VoicemoodError
 from inference.types import TAG_ZH
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 Markup = Literal["plain", "html", "mrkdwn"]
 
@@ -26,12 +32,23 @@ def lang_of(code: str | None) -> str:
     return "zh" if code and code.lower().startswith("zh") else "en"
 
 
+#: Characters that start or end Slack mrkdwn formatting: *bold*, _italic_, ~strike~, `code`.
+_MRKDWN_MARKS = re.compile(r"([*_~`])")
+#: U+2060 WORD JOINER: invisible, and Slack no longer sees the mark beside it as formatting.
+_JOINER = "\u2060"
+
+
 def escape(text: str, markup: Markup) -> str:
-    """Escape user text so it shows literally in ``markup``."""
+    """Escape user text so it shows literally in ``markup``.
+
+    Slack has no escape for its formatting marks, so each mark gets an invisible word
+    joiner on both sides: a transcript saying ``*really*`` shows the asterisks, not bold.
+    """
     if markup == "html":
         return html.escape(text, quote=False)
     if markup == "mrkdwn":
-        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        return _MRKDWN_MARKS.sub(f"{_JOINER}\\1{_JOINER}", text)
     return text
 
 
@@ -77,7 +94,7 @@ def format_analysis(a: Analysis, lang: str = "en", markup: Markup = "plain") -> 
     else:
         lines.append(f"📝 {words['text']}: {words['off']}")
     lines.append("")
-    lines.append(f"{words['heard']} ({a.duration_s:.1f} s, {a.language or '?'}):")
+    lines.append(f"{words['heard']} ({a.duration_s:.1f} s, {escape(a.language or '?', markup)}):")
     lines.append(escape(a.transcript, markup))
     return "\n".join(lines)
 
@@ -107,6 +124,8 @@ ERRORS = {
         "bad_input": "I couldn't analyse that file.",
         "model_unavailable": "The speech models are not available right now. "
                              "The operator has been told.",
+        "unavailable": "I can't reach my speech workers right now. Please try again later "
+                       "— in a few minutes.",
     },
     "zh": {
         "empty": "文件是空的，请重新发送语音。",
@@ -124,6 +143,7 @@ ERRORS = {
         "internal": "抱歉，分析时出了点问题，已记录下来，请稍后再试。",
         "bad_input": "无法分析这个文件。",
         "model_unavailable": "语音模型暂时不可用，已通知管理员。",
+        "unavailable": "暂时无法连接语音处理服务，请过几分钟再试。",
     },
 }
 
@@ -135,6 +155,32 @@ def format_error(code: str, lang: str = "en", **params: object) -> str:
     defaults = {"limit": "", "wait": "30"}
     defaults.update({k: str(v) for k, v in params.items()})
     return template.format(**defaults)
+
+
+def error_reply(exc: BaseException, lang: str, settings: Settings,
+                markup: Markup = "plain") -> str:
+    """The user's phrase for any failure, escaped for ``markup``: the one error mapping.
+
+    :class:`~inference.errors.Busy` says how long to wait; a
+    :class:`~inference.errors.VoicemoodError` (input refusals, download refusals, missing
+    models) its code's phrase with the configured limit; anything else the apology, whose
+    details belong in the log, never in a reply.
+    """
+    params: dict[str, object] = {}
+    if isinstance(exc, Busy):
+        code = "busy"
+        params["wait"] = max(1, math.ceil(exc.retry_after_s))
+    elif isinstance(exc, VoicemoodError):
+        code = exc.code
+        if code == "too_large":
+            params["limit"] = human_bytes(settings.max_audio_bytes)
+        elif code == "too_long":
+            params["limit"] = human_seconds(settings.max_audio_seconds)
+        elif code == "download_too_large":
+            params["limit"] = human_bytes(getattr(exc, "limit_bytes", settings.max_audio_bytes))
+    else:
+        code = "internal"
+    return escape(format_error(code, lang, **params), markup)
 
 
 def human_bytes(n: int) -> str:
@@ -164,6 +210,8 @@ TEXTS = {
         "forget_cancelled": "Cancelled — nothing was deleted.",
         "forget_nothing": "I have nothing stored about you.",
         "bad_number": "Please give a number between 1 and {max}, e.g. {example}.",
+        "pending_too_old": "Sorry — I was restarted while your voice note was waiting and it "
+                           "is too old to analyse now. Please send it again.",
     },
     "zh": {
         "working": "🎧 正在转写 {seconds} 秒的音频…",
@@ -178,6 +226,7 @@ TEXTS = {
         "forget_cancelled": "已取消，没有删除任何内容。",
         "forget_nothing": "没有保存任何关于你的内容。",
         "bad_number": "请给出 1 到 {max} 之间的数字，例如 {example}。",
+        "pending_too_old": "抱歉，你的语音在等待处理时我重启了，现在已经太久无法分析。请重新发送。",
     },
 }
 

@@ -44,14 +44,15 @@ from .model_paths import resolve_model_source
 from .types import ModelInfo, Transcript
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from inference.config import InferenceConfig
 
     from .types import AsrBackend, Clip
 
 log = logging.getLogger(__name__)
 
-#: Shorter clips crash funasr's fbank; they cannot hold a word anyway.
-MIN_SAMPLES = 400
+#: One 25 ms fbank frame: shorter clips crash funasr's fbank, and cannot hold a word anyway,
+#: so they get an empty transcript without a model call.
+FBANK_MIN_SAMPLES = 400
 #: Dynamic batch budget (seconds of audio) handed to funasr's VAD path.
 BATCH_SIZE_S = 300
 
@@ -164,21 +165,44 @@ def clean_transcript(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def _language_of(model_id: str) -> str:
-    """Paraformer models are monolingual; the English ones say so in their name."""
-    name = model_id.lower()
-    if "paraformer-en" in name or "asr_nat-en" in name or "_en-16k" in name:
-        return "en"
-    return "zh"
+#: Language tags SenseVoice-style models put in their output (``<|en|><|NEUTRAL|>...``).
+_LANG_TAG = re.compile(r"<\|(zh|en|yue|ja|ko)\|>")
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_KANA = re.compile(r"[\u3040-\u30ff]")
+_HANGUL = re.compile(r"[\uac00-\ud7af]")
+_LATIN_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
+
+
+def language_of(raw_text: str) -> str:
+    """The language of a funasr transcript: the model's own tag when it gives one, else the
+    script its words are written in (``""`` when there are none).
+
+    Paraformer reports no language, and its model name says only what it was trained on:
+    an English note through ``paraformer-zh`` comes out in Latin letters, and must be read
+    with the English lexicon. Each Han character counts as a word, as Latin words do, so
+    "我用iPhone打电话" is Chinese and "OK 好" a tie, which goes to Chinese.
+    """
+    tagged = _LANG_TAG.search(raw_text)
+    if tagged:
+        return tagged.group(1)
+    text = _TAGS.sub("", raw_text)
+    if _KANA.search(text):
+        return "ja"
+    if _HANGUL.search(text):
+        return "ko"
+    han = len(_HAN.findall(text))
+    latin = len(_LATIN_WORD.findall(text))
+    if not han and not latin:
+        return ""
+    return "zh" if han >= latin else "en"
 
 
 class FunasrAsr:
     """:class:`~inference.types.AsrBackend` over a funasr ``AutoModel``."""
 
-    def __init__(self, model: Any, info: ModelInfo, *, vad: bool, language: str) -> None:
+    def __init__(self, model: Any, info: ModelInfo, *, vad: bool) -> None:
         self._model = model
         self._vad = vad
-        self._language = language
         self._lock = threading.Lock()  # AutoModel rewrites its own kwargs on every call
         self.info = info
 
@@ -192,7 +216,7 @@ class FunasrAsr:
             return list(self._model.generate(input=data, **cfg))
 
     def _one(self, clip: np.ndarray) -> str:
-        if len(clip) < MIN_SAMPLES:
+        if len(clip) < FBANK_MIN_SAMPLES:
             return ""
         results = self._generate(clip, batch_size_s=BATCH_SIZE_S)
         # With VAD, funasr returns [] when no segment decoded to text.
@@ -204,7 +228,7 @@ class FunasrAsr:
         texts = [""] * len(arrays)
         # Shortest first: funasr's CIF crashes when the *last* clip of a batch fires no token,
         # and the longest clip is the least likely to (see module docstring).
-        todo = sorted((i for i, a in enumerate(arrays) if len(a) >= MIN_SAMPLES),
+        todo = sorted((i for i, a in enumerate(arrays) if len(a) >= FBANK_MIN_SAMPLES),
                       key=lambda i: len(arrays[i]))
         batched = None
         if not self._vad and len(todo) > 1:
@@ -218,10 +242,10 @@ class FunasrAsr:
         else:
             for i in todo:
                 texts[i] = self._one(arrays[i])
-        return [Transcript(text=clean_transcript(t), language=self._language) for t in texts]
+        return [Transcript(text=clean_transcript(t), language=language_of(t)) for t in texts]
 
 
-def load_funasr_asr(settings: Settings, device: str) -> AsrBackend:
+def load_funasr_asr(settings: InferenceConfig, device: str) -> AsrBackend:
     """Load the full-tier ASR (``settings.asr_model`` + optional VAD and punctuation).
 
     Each model comes from a local folder when :func:`~inference.model_paths.local_model_dir`
@@ -264,9 +288,4 @@ def load_funasr_asr(settings: Settings, device: str) -> AsrBackend:
         detail="+".join(stages),
         extra=extra,
     )
-    return FunasrAsr(
-        model,
-        info,
-        vad="vad_model" in kwargs,
-        language=_language_of(f"{settings.asr_model} {asr_src}"),
-    )
+    return FunasrAsr(model, info, vad="vad_model" in kwargs)

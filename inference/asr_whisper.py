@@ -11,16 +11,12 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from inference.types import Clip, ModelInfo, Transcript
 
 log = logging.getLogger(__name__)
 
 #: A Mandarin prompt nudges Whisper towards simplified characters and punctuation.
 ZH_PROMPT = "以下是普通话的句子。"
-#: Clips longer than this go through the batched pipeline: VAD chunks decoded in a batch.
-LONG_CLIP_S = 40.0
 
 
 class WhisperAsr:
@@ -35,7 +31,7 @@ class WhisperAsr:
         beam_size: int = 5,
         cpu_threads: int = 0,
     ) -> None:
-        from faster_whisper import BatchedInferencePipeline, WhisperModel
+        from faster_whisper import WhisperModel
 
         ct2_device, index = (device.split(":") + ["0"])[:2] if device.startswith("cuda") else (
             "cpu", "0")
@@ -44,7 +40,6 @@ class WhisperAsr:
             str(model_dir), device=ct2_device, device_index=int(index),
             compute_type=compute_type, cpu_threads=cpu_threads,
         )
-        self.batched = BatchedInferencePipeline(model=self.model)
         self.languages = [lang for lang in languages if lang]
         self.beam_size = beam_size
         self.info = ModelInfo(
@@ -52,44 +47,11 @@ class WhisperAsr:
             device=device, detail=f"faster-whisper {compute_type}, Silero VAD",
         )
 
-    def detect_language(self, clip: Clip) -> str:
-        """The most likely language of ``clip`` among the allowed ones."""
-        lang, _prob, all_probs = self.model.detect_language(clip, vad_filter=True)
-        if not self.languages:
-            return lang
-        allowed = [(p, code) for code, p in all_probs if code in self.languages]
-        return max(allowed)[1] if allowed else self.languages[0]
-
-    def transcribe_one(self, clip: Clip) -> Transcript:
-        """Transcribe one clip."""
-        clip = np.ascontiguousarray(clip, dtype=np.float32)
-        try:
-            language = self.detect_language(clip)
-        except (ValueError, IndexError):
-            # detect_language has nothing to look at when VAD finds no speech at all.
-            return Transcript(text="", language="")
-        prompt = ZH_PROMPT if language == "zh" else None
-        duration = len(clip) / 16_000
-        if duration > LONG_CLIP_S:
-            segments, _ = self.batched.transcribe(
-                clip, language=language, beam_size=self.beam_size, initial_prompt=prompt,
-                batch_size=8, vad_filter=True,
-            )
-        else:
-            segments, _ = self.model.transcribe(
-                clip, language=language, beam_size=self.beam_size, initial_prompt=prompt,
-                vad_filter=True, condition_on_previous_text=False,
-            )
-        text = join_text([s.text for s in segments], language)
-        if language == "zh":
-            text = to_simplified(text)
-        return Transcript(text=text, language=language)
-
     def transcribe_batch(self, clips: Sequence[Clip]) -> list[Transcript]:
         """Transcribe the clips together: their 30 s windows are beam-decoded as one batch.
 
-        Same decoding rules, and for clips up to LONG_CLIP_S the same results, as
-        :meth:`transcribe_one` (see inference/whisper_batch.py).
+        Same decoding rules, and the same results, as faster-whisper's own
+        ``WhisperModel.transcribe`` on each clip alone (see inference/whisper_batch.py).
         """
         from inference.whisper_batch import transcribe_clips
 

@@ -1,5 +1,5 @@
 """Choose and load one backend per component: the full tier when its weights are local,
-else the offline tier (or what the settings force).
+else the offline tier (or what the config forces).
 
 ``auto`` never reaches for a model hub: it takes the full tier only when the model is in a
 configured directory, in ``models/`` or in a hub cache already. An explicit choice
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from inference.config import InferenceConfig
 from inference.errors import ModelUnavailable
 from inference.types import AsrBackend, ModelInfo, TextEmotionBackend, VoiceEmotionBackend
 
@@ -48,33 +49,33 @@ def _local(model_id: str, models_dir: Path) -> Path | None:
     return local_model_dir(model_id, models_dir)
 
 
-def plan(settings) -> list[ModelInfo]:
+def plan(config: InferenceConfig) -> list[ModelInfo]:
     """Which tier each component would run, decided without loading anything."""
-    mdir = Path(settings.models_dir)
+    mdir = Path(config.models_dir)
     infos: list[ModelInfo] = []
 
-    asr_local = _local(settings.asr_model, mdir) if settings.asr_model else None
-    if settings.asr_backend == "funasr" or (settings.asr_backend == "auto" and asr_local):
+    asr_local = _local(config.asr_model, mdir) if config.asr_model else None
+    if config.asr_backend == "funasr" or (config.asr_backend == "auto" and asr_local):
         detail = "paraformer"
-        for name, value in (("vad", settings.vad_model), ("punc", settings.punc_model)):
+        for name, value in (("vad", config.vad_model), ("punc", config.punc_model)):
             detail += f" + {name}: " + (
                 "off" if not value else (str(_local(value, mdir) or value))
             )
-        infos.append(ModelInfo("asr", "full", str(asr_local or settings.asr_model),
+        infos.append(ModelInfo("asr", "full", str(asr_local or config.asr_model),
                                detail=detail + ("" if asr_local else " (not downloaded)")))
     else:
-        why = "forced" if settings.asr_backend == "whisper" else (
-            f"{settings.asr_model or 'no funasr model'} not found locally")
-        infos.append(ModelInfo("asr", "offline", settings.whisper_model or "whisper-base",
+        why = "forced" if config.asr_backend == "whisper" else (
+            f"{config.asr_model or 'no funasr model'} not found locally")
+        infos.append(ModelInfo("asr", "offline", config.whisper_model or "whisper-base",
                                detail=f"faster-whisper ({why})"))
 
     infos.append(_plan_optional(
-        "text_emotion", settings.text_emotion_backend, "transformers",
-        settings.text_emotion_model, mdir, "lexicon (cnsenti + vaderSentiment)",
+        "text_emotion", config.text_emotion_backend, "transformers",
+        config.text_emotion_model, mdir, "lexicon (cnsenti + vaderSentiment)",
     ))
     infos.append(_plan_optional(
-        "voice_emotion", settings.voice_emotion_backend, "emotion2vec",
-        settings.voice_emotion_model, mdir, "prosody-arousal (numpy)",
+        "voice_emotion", config.voice_emotion_backend, "emotion2vec",
+        config.voice_emotion_model, mdir, "prosody-arousal (numpy)",
     ))
     return infos
 
@@ -92,85 +93,85 @@ def _plan_optional(component: str, backend: str, full_name: str, model_id: str, 
     return ModelInfo(component, "offline", offline_name, detail=why)
 
 
-def load_backends(settings, device: str) -> Backends:
+def load_backends(config: InferenceConfig, device: str) -> Backends:
     """Load every configured model once. Slow (seconds): call it off the event loop."""
     return Backends(
-        asr=load_asr(settings, device),
-        text=load_text(settings, device),
-        voice=load_voice(settings, device),
+        asr=load_asr(config, device),
+        text=load_text(config, device),
+        voice=load_voice(config, device),
         device=device,
     )
 
 
-def load_asr(settings, device: str) -> AsrBackend:
-    """The ASR backend the settings ask for."""
+def load_asr(config: InferenceConfig, device: str) -> AsrBackend:
+    """The ASR backend the config asks for."""
 
     def full() -> AsrBackend:
         from inference.asr_funasr import load_funasr_asr
 
-        return load_funasr_asr(settings, device)
+        return load_funasr_asr(config, device)
 
-    backend = _load_tier(settings, settings.asr_backend, "funasr", settings.asr_model, full,
-                         lambda: load_whisper(settings, device))
+    backend = _load_tier(config, config.asr_backend, "funasr", config.asr_model, full,
+                         lambda: load_whisper(config, device))
     assert backend is not None  # ASR has no "off" choice
     return backend
 
 
-def load_whisper(settings, device: str) -> AsrBackend:
+def load_whisper(config: InferenceConfig, device: str) -> AsrBackend:
     """Offline Whisper base (or the CTranslate2 folder in VOICEMOOD_WHISPER_MODEL)."""
     from inference.asr_whisper import WhisperAsr
     from inference.device import cpu_threads
     from inference.whisper_weights import whisper_base_dir
 
-    if settings.whisper_model:
-        model_dir = Path(settings.whisper_model)
+    if config.whisper_model:
+        model_dir = Path(config.whisper_model)
         if not (model_dir / "model.bin").exists():
             raise ModelUnavailable(
                 f"VOICEMOOD_WHISPER_MODEL={model_dir} holds no CTranslate2 model.bin"
             )
     else:
-        model_dir = whisper_base_dir(Path(settings.models_dir))
+        model_dir = whisper_base_dir(Path(config.models_dir))
     return WhisperAsr(
-        model_dir, device=device, languages=settings.language_list,
+        model_dir, device=device, languages=config.language_list,
         cpu_threads=cpu_threads() if device == "cpu" else 0,
     )
 
 
-def load_text(settings, device: str) -> TextEmotionBackend | None:
-    """The text-emotion backend the settings ask for (None when off)."""
+def load_text(config: InferenceConfig, device: str) -> TextEmotionBackend | None:
+    """The text-emotion backend the config asks for (None when off)."""
 
     def full() -> TextEmotionBackend:
         from inference.text_emotion_transformers import load_transformers_text
 
-        return load_transformers_text(settings, device)
+        return load_transformers_text(config, device)
 
     def offline() -> TextEmotionBackend:
         from inference.text_emotion_lexicon import LexiconTextEmotion
 
         return LexiconTextEmotion()
 
-    return _load_tier(settings, settings.text_emotion_backend, "transformers",
-                          settings.text_emotion_model, full, offline)
+    return _load_tier(config, config.text_emotion_backend, "transformers",
+                          config.text_emotion_model, full, offline)
 
 
-def load_voice(settings, device: str) -> VoiceEmotionBackend | None:
-    """The voice-emotion backend the settings ask for (None when off)."""
+def load_voice(config: InferenceConfig, device: str) -> VoiceEmotionBackend | None:
+    """The voice-emotion backend the config asks for (None when off)."""
 
     def full() -> VoiceEmotionBackend:
         from inference.voice_emotion2vec import load_emotion2vec
 
-        return load_emotion2vec(settings, device)
+        return load_emotion2vec(config, device)
 
     def offline() -> VoiceEmotionBackend:
         from inference.voice_prosody import ProsodyVoiceEmotion
 
         return ProsodyVoiceEmotion()
 
-    return _load_tier(settings, settings.voice_emotion_backend, "emotion2vec",
-                          settings.voice_emotion_model, full, offline)
+    return _load_tier(config, config.voice_emotion_backend, "emotion2vec",
+                          config.voice_emotion_model, full, offline)
 
 
-def _load_tier(settings, choice: str, full_name: str, model: str,
+def _load_tier(config: InferenceConfig, choice: str, full_name: str, model: str,
                    full: Callable[[], T], offline: Callable[[], T]) -> T | None:
     """Off, the full tier (forced, or `auto` with local weights) or the offline tier.
 
@@ -179,7 +180,7 @@ def _load_tier(settings, choice: str, full_name: str, model: str,
     if choice == "off":
         return None
     if choice == full_name or (
-        choice == "auto" and model and _local(model, Path(settings.models_dir))
+        choice == "auto" and model and _local(model, Path(config.models_dir))
     ):
         try:
             return full()

@@ -2,7 +2,7 @@
 
 A recording of several minutes would hold the model thread for as long as it takes to
 transcribe it, and every short note queued behind it would wait. The engine therefore cuts
-a clip longer than :data:`LONG_CLIP_S` into VAD-bounded chunks of at most :data:`CHUNK_S`
+a clip longer than :data:`SPLIT_ABOVE_S` into VAD-bounded chunks of at most :data:`CHUNK_S`
 seconds of speech, queues them as separate work units interleaved with other jobs, and
 joins the results: transcripts in order, the voice readings averaged by duration, the text
 emotion read once on the joined transcript.
@@ -21,8 +21,8 @@ import numpy as np
 from inference.asr_whisper import join_text
 from inference.types import SAMPLE_RATE, Transcript, VoiceReading
 
-#: Clips up to this long are one work unit.
-LONG_CLIP_S = 30.0
+#: Clips up to this long are one work unit; longer ones are cut into chunks.
+SPLIT_ABOVE_S = 30.0
 #: Most speech in one chunk of a long clip.
 CHUNK_S = 25.0
 #: Silence kept on each side of a chunk's speech (bounded by the middle of the pause).
@@ -31,7 +31,7 @@ PAD_S = 1.0
 _PROSODY_LABELS = {"calm", "moderate", "agitated"}
 
 
-def split_spans(samples: np.ndarray, *, long_s: float = LONG_CLIP_S,
+def split_spans(samples: np.ndarray, *, long_s: float = SPLIT_ABOVE_S,
                 chunk_s: float = CHUNK_S, pad_s: float = PAD_S) -> list[tuple[int, int]]:
     """Sample ranges ``[start, end)`` to process separately; one range for a short clip.
 

@@ -1,7 +1,7 @@
 """The shared inference engine: one set of models per process, fed by one queue.
 
 Every adapter's request becomes a :class:`Job`. A clip longer than
-:data:`~inference.chunking.LONG_CLIP_S` is first cut at its pauses (Silero VAD, on a helper
+:data:`~inference.chunking.SPLIT_ABOVE_S` is first cut at its pauses (Silero VAD, on a helper
 thread) into chunks of at most :data:`~inference.chunking.CHUNK_S` seconds; each chunk, or
 the whole short clip, is a work unit. A dispatcher task forms batches of up to
 ``batch_size`` units, waiting at most ``batch_wait_ms`` for company when the worker is idle,
@@ -12,9 +12,11 @@ and voice emotion each run once over all its units, and the text classifier once
 transcripts of the jobs the batch completes. The event loop never runs model code, so the
 bots keep answering commands while audio is analysed.
 
-The queue is bounded by ``queue_size`` jobs waiting for the models; beyond that,
+Admission happens before decoding, in :class:`inference.pipeline.Pipeline`, which also
+bounds how many decoded clips exist at once. The engine keeps its own bound of
+``queue_size`` jobs waiting for the models as a safety net for direct callers: beyond it,
 :meth:`InferenceEngine.infer` raises :class:`~inference.errors.Busy` with an estimate of the
-wait, instead of piling up decoded audio in memory.
+wait.
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ from inference.audio import DecodedAudio
 from inference.backends import Backends, load_backends
 from inference.chunking import (
     CHUNK_S,
-    LONG_CLIP_S,
+    SPLIT_ABOVE_S,
     join_transcripts,
     merge_voice,
     split_spans,
 )
+from inference.config import InferenceConfig
 from inference.device import cpu_threads, resolve_device
 from inference.errors import Busy
 from inference.types import SAMPLE_RATE, TextReading, Transcript, VoiceReading
@@ -58,6 +61,7 @@ class EngineResult:
     transcript: Transcript
     text: TextReading | None
     voice: VoiceReading | None
+    duration_s: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -98,12 +102,14 @@ class Job:
 class InferenceEngine:
     """Owns the models; :meth:`infer` is safe to call from any number of coroutines."""
 
-    def __init__(self, settings, backends: Backends | None = None) -> None:
-        self.settings = settings
+    def __init__(self, config: InferenceConfig, backends: Backends | None = None) -> None:
+        # An application Settings is accepted and reduced to its inference part at once,
+        # so no token is kept here.
+        self.config = InferenceConfig.coerce(config)
         self.backends = backends
-        self.batch_size = int(settings.batch_size)
-        self.batch_wait_s = settings.batch_wait_ms / 1000.0
-        self.queue_size = int(settings.queue_size)
+        self.batch_size = int(self.config.batch_size)
+        self.batch_wait_s = self.config.batch_wait_ms / 1000.0
+        self.queue_size = int(self.config.queue_size)
         # One model thread: the backends are not thread-safe, and on CPU their own thread
         # pools already use every core. A second thread splits long clips meanwhile.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voicemood-model")
@@ -152,7 +158,7 @@ class InferenceEngine:
             self._dispatcher.add_done_callback(_report_crash)
 
     def _load(self) -> Backends:
-        device = resolve_device(self.settings.device)
+        device = resolve_device(self.config.device)
         if device == "cpu":
             try:
                 import torch
@@ -160,7 +166,7 @@ class InferenceEngine:
                 torch.set_num_threads(cpu_threads())
             except ImportError:  # pragma: no cover
                 pass
-        return load_backends(self.settings, device)
+        return load_backends(self.config, device)
 
     def _warm_up(self) -> None:
         # One short pass so the first user does not pay for lazy initialisation.
@@ -209,6 +215,11 @@ class InferenceEngine:
         """Seconds of audio waiting for the models."""
         return sum(u.duration_s for job in self._jobs for u in job.pending)
 
+    @property
+    def rtf(self) -> float:
+        """Measured model seconds per audio second (running average)."""
+        return self._rtf
+
     def estimated_wait_s(self) -> float:
         """Rough wait for a new job, from the audio ahead of it and the measured speed."""
         ahead = self.queued_audio_seconds() + self._inflight_audio_s
@@ -235,7 +246,7 @@ class InferenceEngine:
         job = Job(audio=audio, future=loop.create_future())
         self._live.add(job)
         try:
-            if audio.duration_s > LONG_CLIP_S:
+            if audio.duration_s > SPLIT_ABOVE_S:
                 self._splitting += 1
                 try:
                     t0 = time.perf_counter()
@@ -397,6 +408,7 @@ class InferenceEngine:
             timings["text_emotion"] = t3 - t2
             voice = merge_voice([job.voices[i] for i in range(job.n_units)], job.weights)
             results.append((job, EngineResult(transcript=transcript, text=text, voice=voice,
+                                              duration_s=job.audio.duration_s,
                                               timings=timings)))
         return results
 

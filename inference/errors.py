@@ -75,6 +75,20 @@ class Busy(VoicemoodError):
         self.retry_after_s = retry_after_s
 
 
+class Unavailable(VoicemoodError):
+    """The model workers cannot be reached (the broker is down); try again later.
+
+    Like :class:`Busy` a passing state, not the audio's fault, but a separate code: the
+    sender is told to try later without a wait estimate.
+    """
+
+    code = "unavailable"
+
+    def __init__(self, message: str, *, retry_after_s: float = 30.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class ModelUnavailable(VoicemoodError):
     """A model could not be found locally nor fetched (for example: no network)."""
 

@@ -6,15 +6,20 @@ The rule, in two dimensions:
   reading. When the voice backend also gives a valence (emotion2vec), valence is
   ``0.6 * text + 0.4 * voice``; with no text branch the voice valence stands alone (the
   prosody backend gives none, so then it is 0).
-* **arousal** (0 .. 1) comes from the voice; with no voice branch it is the text's
-  ``P(excited)``.
+* **arousal** (0 .. 1) comes from the voice only; with no voice reading it is 0 (unknown).
 
-Then: ``excited`` when arousal >= :data:`EXCITED_AROUSAL` (or the text itself reads
-excited while the voice is not calm); otherwise ``positive`` when valence >=
-:data:`VALENCE_BAND`, ``negative`` when valence <= -:data:`VALENCE_BAND`, else ``neutral``.
-So an angry voice saying neutral words is *excited*, and calm words in a calm voice are
-*neutral*. Confidence grows with the distance from the decision boundary, and is the
-text's own score for its label where that decided.
+Then: ``excited`` when the voice's arousal >= :data:`EXCITED_AROUSAL`. Otherwise the words
+decide between positive, negative and neutral: the text reading's own label when there is no
+voice valence to blend (every text backend gives a three-way label; a two-class classifier's
+is neutral inside the band below), else the blended valence: ``positive`` when valence >=
+:data:`VALENCE_BAND`, ``negative`` when valence <= -:data:`VALENCE_BAND`, else ``neutral``
+(also the rule for a voice alone). So an angry voice saying neutral words is *excited*, and
+calm words in a calm voice are *neutral*.
+
+*Excited* is the voice's call alone: words never make a note excited (a text label
+``excited``, e.g. a classifier's anger class, falls back to the valence band), so with no
+voice reading the tag is positive, negative or neutral. Confidence grows with the distance
+from the decision boundary; where the text's label decided, it is the text's score for it.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from inference.types import FusedEmotion, TextReading, VoiceReading
 EXCITED_AROUSAL = 0.65
 VALENCE_BAND = 0.2
 TEXT_WEIGHT = 0.6
+#: Below this voice arousal a neutral tag is fully confident.
 CALM_VOICE = 0.4
+_VALENCE_TAGS = ("positive", "negative", "neutral")
 
 
 def text_valence(text: TextReading) -> float:
@@ -46,21 +53,13 @@ def fuse(text: TextReading | None, voice: VoiceReading | None) -> FusedEmotion:
     else:
         valence = tv if tv is not None else (vv if vv is not None else 0.0)
 
-    if voice is not None:
-        arousal = voice.arousal
-    else:
-        assert text is not None
-        arousal = text.scores.get("excited", 0.0)
-
-    text_excited = text is not None and text.label == "excited"
-    voice_not_calm = voice is None or voice.arousal >= CALM_VOICE
-    if arousal >= EXCITED_AROUSAL or (text_excited and voice_not_calm):
+    arousal = voice.arousal if voice is not None else 0.0
+    if voice is not None and arousal >= EXCITED_AROUSAL:
         label = "excited"
-        if arousal >= EXCITED_AROUSAL:
-            confidence = 0.5 + 0.5 * (arousal - EXCITED_AROUSAL) / (1 - EXCITED_AROUSAL)
-        else:
-            assert text is not None
-            confidence = text.scores.get("excited", 0.5)
+        confidence = 0.5 + 0.5 * (arousal - EXCITED_AROUSAL) / (1 - EXCITED_AROUSAL)
+    elif vv is None and text is not None and text.label in _VALENCE_TAGS:
+        label = text.label
+        confidence = text.scores.get(label, 0.5)
     elif valence >= VALENCE_BAND:
         label = "positive"
         confidence = 0.5 + 0.5 * min(1.0, (valence - VALENCE_BAND) / (1 - VALENCE_BAND))

@@ -28,7 +28,7 @@ from .model_paths import (
 )
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from inference.config import InferenceConfig
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class DownloadItem:
         return _HUB_WEB[self.hub] + self.repo_id
 
 
-def _configured(settings: Settings, component: str) -> tuple[str, str, bool]:
+def _configured(settings: InferenceConfig, component: str) -> tuple[str, str, bool]:
     """(model id, hub, wanted when no component list is given) of ``component``."""
     funasr_hub = "hf" if settings.model_hub == "hf" else "ms"
     if component == "asr":
@@ -73,7 +73,7 @@ def _configured(settings: Settings, component: str) -> tuple[str, str, bool]:
 
 
 def plan_downloads(
-    settings: Settings, components: list[str] | None = None
+    settings: InferenceConfig, components: list[str] | None = None
 ) -> tuple[list[tuple[str, Path]], list[DownloadItem]]:
     """Split the configured models into (already local, to download).
 
@@ -119,7 +119,7 @@ def _fetch(item: DownloadItem) -> Path:
 
 
 def download_models(
-    settings: Settings, components: list[str] | None = None
+    settings: InferenceConfig, components: list[str] | None = None
 ) -> list[tuple[str, Path]]:
     """Make every configured full-tier model local; return ``(component, folder)`` pairs.
 

@@ -16,10 +16,17 @@ order  the class name contains                                          tag
 =====  ===============================================================  ==========
 
 Negative words are tried before positive ones so that "unhappy" is not read as "happy".
+``VOICEMOOD_TEXT_EMOTION_LABELS`` replaces the table for models whose class names say
+nothing (``LABEL_0``...): a comma-separated tag per output column, in column order, e.g.
+``negative,neutral,positive`` for a 3-class or ``negative,neutral,positive,excited`` for a
+4-class model; a list whose length is not the model's number of classes, or a word that is
+not a tag, is refused when the model loads.
+
 A tag's score is the sum of the probabilities of the classes mapped to it; every tag is a
 key of ``scores`` (0.0 when no class maps to it), and ``label`` is the tag with the
-highest score. The default model, IDEA-CCNL/Erlangshen-Roberta-110M-Sentiment, has the
-classes ``Negative``/``Positive``, so it never says neutral or excited on its own.
+highest score, except for a model with no neutral class: its label is neutral while
+``P(positive) - P(negative)`` stays inside the fusion band (±0.2). The default model,
+IDEA-CCNL/Erlangshen-Roberta-110M-Sentiment, has the classes ``Negative``/``Positive``.
 
 A blank text is not sent to the model: it reads as neutral with certainty.
 """
@@ -33,12 +40,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ModelUnavailable
+from .fusion import VALENCE_BAND
 from .model_paths import resolve_model_source
 from .types import TAGS, ModelInfo, TextReading
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
-
+    from .config import InferenceConfig
     from .types import TextEmotionBackend
 
 #: Longest input, in tokens; a voice note's transcript rarely comes near it.
@@ -72,10 +79,32 @@ def map_label(name: str, num_labels: int = 2) -> str:
     return "neutral"
 
 
+def parse_labels(value: str) -> list[str]:
+    """The tags of ``VOICEMOOD_TEXT_EMOTION_LABELS`` ("" -> [], meaning the name table)."""
+    return [part.strip().lower() for part in value.split(",") if part.strip()]
+
+
+def column_tags_from_setting(labels: Sequence[str], num_labels: int) -> list[str]:
+    """Check the configured tags against the model: one known tag per output column."""
+    unknown = [tag for tag in labels if tag not in TAGS]
+    if unknown:
+        raise ModelUnavailable(
+            f"VOICEMOOD_TEXT_EMOTION_LABELS: {', '.join(unknown)} is not one of "
+            f"{', '.join(TAGS)}"
+        )
+    if len(labels) != num_labels:
+        raise ModelUnavailable(
+            f"VOICEMOOD_TEXT_EMOTION_LABELS names {len(labels)} classes, but the text "
+            f"emotion model has {num_labels}"
+        )
+    return list(labels)
+
+
 class TransformersTextEmotion:
     """:class:`~inference.types.TextEmotionBackend` over a sequence classifier."""
 
-    def __init__(self, tokenizer: Any, model: Any, info: ModelInfo, device: str) -> None:
+    def __init__(self, tokenizer: Any, model: Any, info: ModelInfo, device: str,
+                 labels: Sequence[str] | None = None) -> None:
         self._tokenizer = tokenizer
         self._model = model
         self._device = device
@@ -83,9 +112,11 @@ class TransformersTextEmotion:
         id2label = dict(getattr(model.config, "id2label", None) or {})
         n = int(getattr(model.config, "num_labels", len(id2label)) or len(id2label))
         #: tag of each output column, in column order
-        self.column_tags: list[str] = [
-            map_label(str(id2label.get(i, f"LABEL_{i}")), n) for i in range(n)
-        ]
+        self.column_tags: list[str] = (
+            column_tags_from_setting(labels, n) if labels
+            else [map_label(str(id2label.get(i, f"LABEL_{i}")), n) for i in range(n)]
+        )
+        self._has_neutral = "neutral" in self.column_tags
         self.info = info
 
     def classify_batch(self, texts: Sequence[str], languages: Sequence[str]) -> list[TextReading]:
@@ -115,12 +146,18 @@ class TransformersTextEmotion:
                 for tag, p in zip(self.column_tags, row, strict=False):
                     scores[tag] += float(p)
                 label = max(TAGS, key=lambda tag: scores[tag])
+                valence = scores["positive"] - scores["negative"]
+                if not self._has_neutral and label != "excited" and abs(valence) < VALENCE_BAND:
+                    label = "neutral"
                 readings[i] = TextReading(label=label, scores=scores, model=self.info.model)
         return readings
 
 
-def load_transformers_text(settings: Settings, device: str) -> TextEmotionBackend:
+def load_transformers_text(settings: InferenceConfig, device: str) -> TextEmotionBackend:
     """Load ``settings.text_emotion_model`` with transformers' Auto classes.
+
+    ``settings.text_emotion_labels`` (VOICEMOOD_TEXT_EMOTION_LABELS), when set, names the
+    tag of each output column instead of the class-name table.
 
     A local folder (see :func:`~inference.model_paths.local_model_dir`) is read with
     ``local_files_only=True``; a hub id is fetched from Hugging Face only when the hub
@@ -158,6 +195,9 @@ def load_transformers_text(settings: Settings, device: str) -> TextEmotionBacken
         model=source,
         device=device,
         detail=f"transformers {type(model).__name__}",
-        extra={"configured": settings.text_emotion_model},
+        extra={"configured": settings.text_emotion_model,
+               **({"labels": getattr(settings, "text_emotion_labels", "")}
+                  if getattr(settings, "text_emotion_labels", "") else {})},
     )
-    return TransformersTextEmotion(tokenizer, model, info, device)
+    labels = parse_labels(getattr(settings, "text_emotion_labels", "") or "")
+    return TransformersTextEmotion(tokenizer, model, info, device, labels=labels)

@@ -40,7 +40,7 @@ from .model_paths import resolve_model_source
 from .types import ModelInfo, VoiceReading
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from inference.config import InferenceConfig
 
     from .types import Clip, VoiceEmotionBackend
 
@@ -57,8 +57,9 @@ AROUSAL_VALENCE: dict[str, tuple[float, float]] = {
     "unk": (0.40, 0.00),
 }
 _DEFAULT_AV = (0.40, 0.00)
-#: emotion2vec's conv front end needs at least 400 samples; shorter clips are zero-padded.
-MIN_SAMPLES = 1600
+#: Clips shorter than this (0.1 s) are zero-padded to it: emotion2vec's conv front end
+#: needs at least 400 samples, and a little more keeps its pooled reading stable.
+PAD_CLIPS_TO_SAMPLES = 1600
 
 
 def english_label(label: str) -> str:
@@ -105,8 +106,8 @@ class Emotion2vecVoice:
         arrays = []
         for clip in clips:
             a = np.ascontiguousarray(clip, dtype=np.float32).reshape(-1)
-            if len(a) < MIN_SAMPLES:
-                a = np.pad(a, (0, MIN_SAMPLES - len(a)))
+            if len(a) < PAD_CLIPS_TO_SAMPLES:
+                a = np.pad(a, (0, PAD_CLIPS_TO_SAMPLES - len(a)))
             arrays.append(a)
         with self._lock:
             results = self._model.generate(
@@ -130,7 +131,7 @@ class Emotion2vecVoice:
         return readings
 
 
-def load_emotion2vec(settings: Settings, device: str) -> VoiceEmotionBackend:
+def load_emotion2vec(settings: InferenceConfig, device: str) -> VoiceEmotionBackend:
     """Load emotion2vec+ (``settings.voice_emotion_model``) from a local folder or the hub.
 
     Raises :class:`~inference.errors.ModelUnavailable` within ~2 s when the model is not

@@ -12,10 +12,16 @@ level_dbfs         active speech level *before* normalisation;      -26 dBFS   6
 hf_ratio           share of energy above 1 kHz (vocal effort)       0.20       0.08    1.0
 pitch_rise_st      F0 median above the speaker's low end (10th      3.0 st     1.5     0.5
                    percentile), in semitones (raised voice)
-pitch_spread_st    std of F0 in semitones (melody excursion)        3.0 st     1.5     0.2
+pitch_spread_st    spread of F0 in semitones (melody excursion):    3.0 st     1.5     0.2
+                   10-90th percentile range / 2.563
 level_range_db     spread (90th-10th pct) of frame loudness         20 dB      6 dB    0.2
 rate_hz            energy peaks (syllable nuclei) per second        6.0 /s     2.0     0.2
 =================  ===============================================  =========  ======  ======
+
+Pitch is always relative to the speaker's own median F0 (:func:`pitch_semitones`), so a
+high voice is not an aroused one, and frames an octave off the median (tracker errors) are
+folded back before the spread is taken. How a person usually sounds is taken out later, once
+they have history (:mod:`inference.arousal_baseline`).
 
 The absolute level depends on the microphone as much as on the speaker, so it is one cue
 among several; without it (``level_dbfs=None``) the other cues decide alone.
@@ -49,6 +55,24 @@ AGITATED_FROM = 0.65
 _FRAME = 640  # 40 ms
 _HOP = 160  # 10 ms
 _F0_MIN, _F0_MAX = 65.0, 500.0
+#: Deviation from the median F0 beyond which a frame is taken for an octave error.
+_OCTAVE_FOLD_ST = 8.0
+#: The 10th-90th percentile range of a normal distribution, in standard deviations: the
+#: spread is that range over 2.563, a standard deviation that outliers cannot inflate.
+_IQR80_PER_SD = 2.563
+
+
+def pitch_semitones(f0: np.ndarray) -> np.ndarray:
+    """F0 in semitones relative to the speaker's own median, octave errors folded back.
+
+    An autocorrelation tracker sometimes locks on half or double the true F0; such a frame
+    sits about 12 st from its neighbours. Frames more than :data:`_OCTAVE_FOLD_ST` from the
+    median are moved one octave towards it, so they do not pass for a wide melody.
+    """
+    st = 12 * np.log2(f0 / np.median(f0))
+    st = np.where(st > _OCTAVE_FOLD_ST, st - 12, st)
+    st = np.where(st < -_OCTAVE_FOLD_ST, st + 12, st)
+    return st - np.median(st)
 
 
 def prosody_features(
@@ -81,10 +105,8 @@ def prosody_features(
     f0 = sr / lag[voiced]
 
     if f0.size >= 5:
-        st = 12 * np.log2(f0 / np.median(f0))
-        lo, hi = np.percentile(st, [5, 95])
-        st = st[(st >= lo) & (st <= hi)]  # octave errors are outliers, not melody
-        pitch_spread = float(np.std(st))
+        st = pitch_semitones(f0)
+        pitch_spread = float((np.percentile(st, 90) - np.percentile(st, 10)) / _IQR80_PER_SD)
         pitch_rise = float(np.median(st) - np.percentile(st, 10))
     else:
         pitch_spread = pitch_rise = 0.0

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from inference.types import SAMPLE_RATE, Clip, Transcript
+from inference.types import Clip, Transcript
 
 if TYPE_CHECKING:
     from inference.asr_whisper import WhisperAsr
@@ -271,12 +271,6 @@ def _needs_fallback(no_speech_prob: float, avg_logprob: float, ratio: float) -> 
     if no_speech_prob > NO_SPEECH_THRESHOLD and avg_logprob < LOG_PROB_THRESHOLD:
         needs = False  # silence, not a bad decode
     return needs
-
-
-def speech_seconds(clip: Clip) -> float:
-    """Seconds of speech Silero VAD finds in ``clip`` (for diagnostics and the benchmark)."""
-    audio = speech_only(np.ascontiguousarray(clip, dtype=np.float32))
-    return 0.0 if audio is None else len(audio) / SAMPLE_RATE
 
 
 def warm_up(asr: WhisperAsr) -> None:

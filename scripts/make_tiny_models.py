@@ -70,6 +70,8 @@ EMOTION2VEC_LABELS: tuple[str, ...] = (
 TEXT_LABELS: tuple[str, ...] = ("negative", "neutral", "positive", "angry")
 #: Characters of the tiny Paraformer (after <blank>, <s>, </s>; <unk> comes last).
 ASR_CHARS = "好的我你是不了在有人这个们中来上大为和国地到以说时要就出会可也"
+#: Latin words after them, so a test can make the "Chinese" model say English.
+ASR_WORDS: tuple[str, ...] = ("hello", "fine")
 #: Tiny ASR architectures: SeACo-Paraformer (the ``paraformer-zh`` default) or plain.
 ASR_KINDS: tuple[str, ...] = ("seaco", "plain")
 #: Punctuation classes of ct-punc, in the real model's order.
@@ -441,9 +443,10 @@ def build_paraformer(model_dir: Path, token: str = "好", kind: str = "seaco") -
     if kind not in ASR_KINDS:
         raise ValueError(f"asr kind {kind!r} not in {ASR_KINDS}")
     model_dir.mkdir(parents=True, exist_ok=True)
-    tokens = ["<blank>", "<s>", "</s>", *ASR_CHARS, "<unk>"]
+    tokens = ["<blank>", "<s>", "</s>", *ASR_CHARS, *ASR_WORDS, "<unk>"]
     if token not in tokens[3:-1]:
-        raise ValueError(f"asr token {token!r} is not in the tiny vocabulary {ASR_CHARS!r}")
+        raise ValueError(f"asr token {token!r} is not in the tiny vocabulary "
+                         f"{ASR_CHARS!r} + {ASR_WORDS!r}")
     (model_dir / "tokens.json").write_text(json.dumps(tokens, ensure_ascii=False), "utf-8")
     _write_am_mvn(model_dir / "am.mvn", 80 * 7, shift=-8.0, scale=0.25)
     conf = _seaco_config(no_bias=len(tokens) - 1) if kind == "seaco" else _paraformer_config()

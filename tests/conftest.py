@@ -13,9 +13,49 @@ from bot.settings import Settings
 from inference.engine import InferenceEngine
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
+#: The real recordings (../shared/data beside the checkout; VOICEMOOD_SHARED_DATA moves it,
+#: e.g. to a missing folder to try what a fresh clone sees).
+SHARED_DATA = Path(os.environ.get("VOICEMOOD_SHARED_DATA", REPO.parent / "shared" / "data"))
+#: Set by .ci/run: there a test that needs the recordings must run, never skip.
+REQUIRE_SHARED = os.environ.get("VOICEMOOD_REQUIRE_SHARED", "") not in ("", "0")
+SHARED_REASON = f"needs the recordings in ../shared/data ({SHARED_DATA} is absent)"
 #: Assembled Whisper weights are cached here across test runs (git-ignored).
 MODELS_DIR = Path(os.environ.get("VOICEMOOD_TEST_MODELS_DIR", REPO / "models"))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("shared_data") is not None and not SHARED_DATA.is_dir():
+        pytest.skip(SHARED_REASON)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Under VOICEMOOD_REQUIRE_SHARED=1 a skipped shared-data test is a failure, so CI
+    (which has the data) proves every one of them rather than silently skipping."""
+    report = yield
+    if REQUIRE_SHARED and report.skipped and _needs_shared(item, report):
+        report.outcome = "failed"
+        report.longrepr = (f"{item.nodeid} needs ../shared/data and was skipped "
+                           f"({_skip_reason(report)}), but VOICEMOOD_REQUIRE_SHARED is set")
+    return report
+
+
+def _needs_shared(item: pytest.Item, report: pytest.TestReport) -> bool:
+    return item.get_closest_marker("shared_data") is not None or "shared/data" in _skip_reason(
+        report)
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    return str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The folder of real recordings; the test is skipped (with the reason) without it."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(SHARED_REASON)
+    return SHARED_DATA
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +50,15 @@ class FakeSlack:
         self._runner: web.AppRunner | None = None
         self._ws: web.WebSocketResponse | None = None
         self._ws_ready = asyncio.Event()
+        self._failures: dict[str, list[tuple[int, dict[str, str]]]] = {}
+        #: While set (and not yet released), file downloads wait for it.
+        self.hold_downloads: asyncio.Event | None = None
+        #: file_id -> URL: the download answers with a redirect there.
+        self.redirects: dict[str, str] = {}
+        #: file_id -> bytes to stream instead of the blob (made lazily: 200 MB cost nothing).
+        self.streams: dict[str, int] = {}
+        #: file_id -> what such a stream got to send before the reader hung up.
+        self.streamed: dict[str, int] = {}
         self.url = ""
 
     # ------------------------------------------------------------------ life cycle
@@ -116,6 +126,10 @@ class FakeSlack:
         self.blobs[file_id] = (data, mimetype)
         return dict(obj)
 
+    def fail_next(self, method: str, status: int, headers: dict[str, str] | None = None) -> None:
+        """Answer the next call of ``method`` with ``status`` (and ``headers``), no body."""
+        self._failures.setdefault(method, []).append((status, headers or {}))
+
     def calls_to(self, method: str) -> list[Call]:
         """Every recorded call of ``method`` (an API method, "download", "response", "upload")."""
         return [c for c in self.calls if c.method == method]
@@ -154,6 +168,11 @@ class FakeSlack:
         expected = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
         if auth != f"Bearer {expected}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
+        failures = self._failures.get(method)
+        if failures:
+            status, headers = failures.pop(0)
+            self.calls[-1].params["_failed"] = status
+            return web.Response(status=status, headers=headers)
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
@@ -223,10 +242,34 @@ class FakeSlack:
         if request.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
             return web.Response(text="<html><body>Sign in to Slack</body></html>",
                                 content_type="text/html")
+        if file_id in self.redirects:
+            raise web.HTTPFound(self.redirects[file_id])
         if file_id not in self.blobs:
             return web.Response(status=404)
+        if self.hold_downloads is not None:
+            await self.hold_downloads.wait()
         data, mimetype = self.blobs[file_id]
+        if file_id in self.streams:
+            return await self._stream(request, file_id, mimetype)
         return web.Response(body=data, content_type=mimetype)
+
+    async def _stream(self, request: web.Request, file_id: str,
+                      mimetype: str) -> web.StreamResponse:
+        # A small send buffer keeps "sent" close to "read by the app".
+        sock = request.transport.get_extra_info("socket") if request.transport else None
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+        resp = web.StreamResponse(headers={"Content-Type": mimetype})
+        await resp.prepare(request)
+        chunk = b"\0" * (64 * 1024)
+        self.streamed[file_id] = 0
+        try:
+            while self.streamed[file_id] < self.streams[file_id]:
+                await resp.write(chunk)
+                self.streamed[file_id] += len(chunk)
+        except (ConnectionError, RuntimeError):
+            pass  # the app hung up: that is the point
+        return resp
 
     async def _response_url(self, request: web.Request) -> web.Response:
         body = await request.json()

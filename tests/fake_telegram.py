@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +60,10 @@ class FakeFile:
     path: str
     too_big: bool = False  # getFile answers "file is too big" like the real Bot API
     local_path: str | None = None  # a self-hosted server in --local mode: absolute path
+    #: Instead of ``data``: stream this many bytes, made as they are sent (a lying server).
+    stream_bytes: int = 0
+    #: What the stream got to send before the reader hung up.
+    streamed: int = 0
 
 
 class FakeTelegram:
@@ -124,6 +129,13 @@ class FakeTelegram:
         file_id = f"FILE{n:04d}"
         self.files[file_id] = FakeFile(file_id, data, f"{folder}/file_{n}.{suffix}", too_big,
                                        local_path)
+        return file_id
+
+    def add_stream(self, declared_size: int, stream_bytes: int) -> str:
+        """A file getFile announces as ``declared_size`` bytes whose download streams
+        ``stream_bytes`` (made lazily, so 200 MB cost no memory); returns its file_id."""
+        file_id = self.add_file(b"\0" * declared_size)
+        self.files[file_id].stream_bytes = stream_bytes
         return file_id
 
     def push(self, update: dict[str, Any]) -> int:
@@ -201,6 +213,7 @@ class FakeTelegram:
             for key, value in form.items():
                 if isinstance(value, web.FileField):
                     files[key] = value.file.read()
+                    params.setdefault("_filenames", {})[key] = value.filename
                 else:
                     params[key] = value
         for key, value in list(params.items()):
@@ -249,8 +262,27 @@ class FakeTelegram:
             if f.path == path:
                 self.downloads.append((path, time.monotonic()))
                 self._changed.set()
+                if f.stream_bytes:
+                    return await self._stream(request, f)
                 return web.Response(body=f.data, content_type="application/octet-stream")
         return web.Response(status=404)
+
+    async def _stream(self, request: web.Request, f: FakeFile) -> web.StreamResponse:
+        # A small send buffer keeps "sent" close to "read by the bot".
+        sock = request.transport.get_extra_info("socket") if request.transport else None
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+        resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        await resp.prepare(request)
+        chunk = b"\0" * (64 * 1024)
+        try:
+            while f.streamed < f.stream_bytes:
+                await resp.write(chunk)
+                f.streamed += len(chunk)
+        except (ConnectionError, RuntimeError):
+            pass  # the bot hung up: that is the point
+        self._changed.set()
+        return resp
 
     # methods, named _m_<method>
 
@@ -295,6 +327,12 @@ class FakeTelegram:
     async def _m_sendPhoto(self, params: dict, files: dict) -> dict:
         photo = [{"file_id": "PHOTO", "file_unique_id": "PHOTO", "width": 800, "height": 400}]
         return self._message(params["chat_id"], photo=photo, caption=params.get("caption", ""))
+
+    async def _m_sendDocument(self, params: dict, files: dict) -> dict:
+        name = params.get("_filenames", {}).get("document", "document")
+        doc = {"file_id": "DOC", "file_unique_id": "DOC", "file_name": name,
+               "file_size": len(files.get("document", b""))}
+        return self._message(params["chat_id"], document=doc, caption=params.get("caption", ""))
 
     async def _m_editMessageText(self, params: dict, files: dict) -> dict:
         msg = self._message(params["chat_id"], text=params.get("text", ""))

@@ -20,7 +20,6 @@ from inference.errors import (
     UnsupportedCodec,
 )
 from tests.audio_factory import encode, speak, tone_or_silence
-from tests.conftest import SHARED_DATA
 
 LIMITS = {"max_bytes": 20_000_000, "max_seconds": 60.0, "timeout_s": 20.0}
 
@@ -51,9 +50,9 @@ async def test_platform_formats_decode_to_16k_mono(fmt: str, speech_wav: Path,
     assert (channels, rate, bits) == (1, 16_000, 16)
 
 
-async def test_quiet_recording_is_normalised() -> None:
+async def test_quiet_recording_is_normalised(shared_data: Path) -> None:
     # RAVDESS clips sit near -40 dBFS: speech must come out near the -20 dBFS target.
-    clip = SHARED_DATA / "en_emotion_ravdess" / "audio" / "03-01-02-01-01-01-01.flac"
+    clip = shared_data / "en_emotion_ravdess" / "audio" / "03-01-02-01-01-01-01.flac"
     decoded = await decode_audio(clip.read_bytes(), **LIMITS)
     assert decoded.source_dbfs < -35
     assert decoded.gain_db > 10

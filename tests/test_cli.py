@@ -33,7 +33,7 @@ def run_cli(args: list[str], tmp_path: Path, timeout: float = 240,
 def test_help_lists_commands(tmp_path: Path) -> None:
     out = run_cli(["--help"], tmp_path)
     assert out.returncode == 0
-    for command in ("analyze", "serve", "trend", "models", "bench"):
+    for command in ("analyze", "serve", "web", "trend", "models", "bench"):
         assert command in out.stdout
     out = run_cli(["analyze", "--help"], tmp_path)
     assert "--json" in out.stdout and "--user" in out.stdout
@@ -110,10 +110,8 @@ def test_bad_setting_is_reported(tmp_path: Path) -> None:
     assert "VOICEMOOD_DEVICE" in out.stderr
 
 
-def test_serve_without_tokens_explains(tmp_path: Path) -> None:
-    out = run_cli(["serve"], tmp_path, timeout=60)
-    assert out.returncode == 2
-    assert "TELEGRAM_BOT_TOKEN" in out.stderr and "SLACK_BOT_TOKEN" in out.stderr
+# `serve` without a bot token runs the web page: tests/test_web_api.py
+# (test_serve_without_a_bot_runs_the_page, test_refuses_public_address_without_logins).
 
 
 def test_models_download_without_network_fails_clearly(tmp_path: Path) -> None:

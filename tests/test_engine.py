@@ -9,28 +9,32 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import inspect
 import os
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from bench.scoring import cer_zh, wer_en
 from bot.analysis import Sender
 from bot.service import AnalysisService
-from bot.wording import format_error, help_text
+from bot.wording import help_text
+from inference.asr_whisper import ZH_PROMPT, WhisperAsr, join_text, to_simplified
 from inference.audio import DecodedAudio, decode_audio
 from inference.chunking import CHUNK_S, PAD_S, join_transcripts, merge_voice, split_spans
 from inference.device import cpu_threads, cuda_available, resolve_device
 from inference.engine import InferenceEngine
 from inference.errors import Busy
-from inference.types import SAMPLE_RATE, Transcript, VoiceReading
+from inference.types import SAMPLE_RATE, AsrBackend, Transcript, VoiceReading
 from inference.voice_prosody import label_for
 from tests.conftest import SHARED_DATA, make_settings
 
-needs_data = pytest.mark.skipif(not SHARED_DATA.exists(), reason="../shared/data is not present")
+needs_data = pytest.mark.shared_data
 
 #: Short clips from each set: English read speech, Mandarin, acted emotional speech.
 BATCH_CLIPS = [
@@ -133,17 +137,38 @@ async def test_models_load_once_with_a_log_line(tmp_path: Path,
 # --- batching -----------------------------------------------------------------------------------
 
 
+class RecordingAsr:
+    """The real ASR backend, recording how many clips each call to it carries."""
+
+    def __init__(self, real: AsrBackend) -> None:
+        self.real = real
+        self.info = real.info
+        self.calls: list[int] = []
+
+    def transcribe_batch(self, clips):  # type: ignore[no-untyped-def]
+        self.calls.append(len(clips))
+        return self.real.transcribe_batch(clips)
+
+
 @needs_data
 async def test_a_batch_gives_the_same_transcripts_and_tags_as_single_calls(
     engine: InferenceEngine, tmp_path: Path
 ) -> None:
+    assert engine.backends is not None
+    asr = RecordingAsr(engine.backends.asr)
+    eng = InferenceEngine(make_settings(tmp_path), backends=replace(engine.backends, asr=asr))
     audios = [
         await decode(to_ogg(SHARED_DATA / name / file, tmp_path / f"{i}.ogg"))
         for i, (name, file) in enumerate(BATCH_CLIPS)
     ]
-    singles = [await engine.infer(a) for a in audios]
-    assert all(r.timings["batch_size"] == 1 for r in singles)
-    batched = await asyncio.gather(*(engine.infer(a) for a in audios))
+    try:
+        singles = [await eng.infer(a) for a in audios]
+        assert asr.calls == [1, 1, 1, 1, 1, 1]
+        asr.calls.clear()
+        batched = await asyncio.gather(*(eng.infer(a) for a in audios))
+        assert asr.calls == [6]  # one recogniser call for the whole batch
+    finally:
+        await eng.close()
     assert all(r.timings["batch_size"] == len(audios) for r in batched)
 
     for one, many in zip(singles, batched, strict=True):
@@ -170,9 +195,83 @@ async def test_batched_whisper_matches_faster_whispers_own_single_clip_path(
         (await decode(to_ogg(SHARED_DATA / name / file, tmp_path / f"{i}.ogg"))).samples
         for i, (name, file) in enumerate(BATCH_CLIPS[:4])
     ]
-    reference = await asyncio.to_thread(lambda: [asr.transcribe_one(c) for c in clips])
+    reference = await asyncio.to_thread(lambda: [faster_whisper_alone(asr, c) for c in clips])
     batched = await asyncio.to_thread(asr.transcribe_batch, clips)
     assert batched == reference
+
+
+def faster_whisper_alone(asr: WhisperAsr, clip: np.ndarray) -> Transcript:
+    """One clip through faster-whisper's own ``WhisperModel.transcribe``, with the decoding
+    rules the batch decoder promises to follow (see inference/whisper_batch.py)."""
+    _lang, _prob, probs = asr.model.detect_language(clip, vad_filter=True)
+    language = max((p, code) for code, p in probs if code in asr.languages)[1]
+    segments, _ = asr.model.transcribe(
+        clip, language=language, beam_size=asr.beam_size,
+        initial_prompt=ZH_PROMPT if language == "zh" else None, vad_filter=True,
+        condition_on_previous_text=False,
+    )
+    text = join_text([s.text for s in segments], language)
+    return Transcript(to_simplified(text) if language == "zh" else text, language)
+
+
+def test_the_private_faster_whisper_function_we_call_is_unchanged(
+        engine: InferenceEngine) -> None:
+    """inference/whisper_batch.py calls WhisperModel._split_segments_by_timestamps, which is
+    private: a faster-whisper upgrade may change it without notice."""
+    from faster_whisper import WhisperModel
+    from faster_whisper.tokenizer import Tokenizer
+
+    expected = ["self", "tokenizer", "tokens", "time_offset", "segment_size",
+                "segment_duration", "seek"]
+    params = list(inspect.signature(WhisperModel._split_segments_by_timestamps).parameters)
+    assert params == expected, (
+        "faster-whisper's private WhisperModel._split_segments_by_timestamps changed its "
+        f"parameters from {expected} to {params}: keep faster-whisper pinned as in "
+        "pyproject.toml, or update inference/whisper_batch.py (_decode_round) to match."
+    )
+    assert engine.backends is not None
+    model = engine.backends.asr.model  # type: ignore[attr-defined]
+    tokenizer = Tokenizer(model.hf_tokenizer, True, task="transcribe", language="en")
+    begin = tokenizer.timestamp_begin
+    hello = tokenizer.encode(" Hello")
+    # <|0.00|> Hello <|1.00|>: one segment from 0 to 1 s, and the window is done.
+    out = model._split_segments_by_timestamps(
+        tokenizer=tokenizer, tokens=[begin, *hello, begin + 50], time_offset=0.0,
+        segment_size=3000, segment_duration=30.0, seek=0)
+    assert isinstance(out, tuple) and len(out) == 3, (
+        "faster-whisper's _split_segments_by_timestamps no longer returns "
+        "(segments, seek, single_timestamp_ending); update inference/whisper_batch.py")
+    segments, seek, _single = out
+    assert [(s["start"], s["end"], s["tokens"]) for s in segments] == [
+        (0.0, 1.0, [begin, *hello, begin + 50])]
+    assert seek == 3000
+
+
+@needs_data
+async def test_a_mandarin_note_comes_out_as_zh_in_simplified_characters(
+        service: AnalysisService, tmp_path: Path) -> None:
+    # Whisper writes this clip's 执行 as the traditional 執行; the reply must not.
+    note = to_ogg(SHARED_DATA / "zh_asr_aishell" / "audio" / "BAC009S0150W0240.flac",
+                  tmp_path / "zh.ogg")
+    analysis = await service.analyze(note, Sender("telegram", "zh", "zh", "1"))
+    assert analysis.language == "zh"
+    assert "税收政策执行" in analysis.transcript and "執" not in analysis.transcript
+    assert cer_zh(["住房用地供应和管理情况以及税收政策执行和征管情况"],
+                  [analysis.transcript]) < 0.15
+    stored = await service.history("telegram", "zh", 1)
+    assert [(a.language, a.transcript) for a in stored] == [("zh", analysis.transcript)]
+
+
+@needs_data
+async def test_an_angry_voice_is_excited_where_the_same_words_calmly_are_neutral(
+        service: AnalysisService) -> None:
+    # RAVDESS actor 5 says "Kids are talking by the door." neutrally, then angrily.
+    audio = SHARED_DATA / "en_emotion_ravdess" / "audio"
+    calm = await service.analyze_bytes((audio / "03-01-01-01-01-01-05.flac").read_bytes())
+    angry = await service.analyze_bytes((audio / "03-01-05-01-01-01-05.flac").read_bytes())
+    assert calm.transcript == angry.transcript == "Kids are talking by the door."
+    assert (calm.label, angry.label) == ("neutral", "excited")
+    assert angry.emotion.arousal > calm.emotion.arousal + 0.5
 
 
 # --- the bounded queue --------------------------------------------------------------------------
@@ -184,32 +283,32 @@ async def test_full_queue_answers_busy_with_a_wait(engine: InferenceEngine,
     settings = make_settings(tmp_path, queue_size=1, batch_size=1, batch_wait_ms=0)
     small = InferenceEngine(settings, backends=engine.backends)  # the same loaded models
     service = await AnalysisService.create(settings, engine=small)
+    pipeline = service.pipeline
     try:
         rows = en_rows()
         notes = [to_ogg(SHARED_DATA / "en_asr" / rows[i]["file"], tmp_path / f"{i}.ogg")
                  for i in (0, 5, 10)]
         first = asyncio.create_task(service.analyze(notes[0], Sender("telegram", "1", "1", "1")))
-        await wait_for(lambda: small.waiting_jobs() == 0 and small._inflight_audio_s > 0)
-        queued = asyncio.create_task(small.infer(await decode(notes[1])))
-        await wait_for(lambda: small.waiting_jobs() == 1)
+        await wait_for(lambda: small._inflight_audio_s > 0)
 
         with pytest.raises(Busy) as refused:
             await service.analyze(notes[2], Sender("telegram", "1", "1", "3"))
         wait = refused.value.retry_after_s
-        # Two clips (8.4 s running + 4.1 s queued) ahead of it at the measured speed.
-        assert 1.0 < wait < 120.0
+        # The 8.4 s note being analysed is ahead of it, at the measured speed.
+        assert 1.0 < wait < 60.0
         assert "busy" in str(refused.value)
-        reply = format_error("busy", "en", wait=round(wait))
-        assert "busy" in reply.lower() and str(round(wait)) in reply
         assert await service.store.get_by_message("telegram", "1", "3") is None
-
-        # A caller that gives up frees its place; the queue takes the next note.
-        queued.cancel()
-        await wait_for(lambda: small.waiting_jobs() == 0)
-        third = await service.analyze(notes[2], Sender("telegram", "1", "1", "3"))
-        assert "remarkably like the type" in third.transcript.lower()
         done = await first
         assert "printing" in done.transcript.lower()
+
+        # A caller that gives up frees its place; the queue takes the next note.
+        queued = asyncio.create_task(pipeline.run(notes[1]))
+        await wait_for(lambda: pipeline.admitted_jobs == 1)
+        queued.cancel()
+        await wait_for(lambda: pipeline.admitted_jobs == 0)
+        assert pipeline.admitted_seconds == 0.0
+        third = await service.analyze(notes[2], Sender("telegram", "1", "1", "3"))
+        assert "remarkably like the type" in third.transcript.lower()
         assert await service.store.count("telegram", "1") == 2
         assert queued.cancelled()
     finally:
@@ -226,8 +325,6 @@ async def wait_for(condition, timeout: float = 30.0) -> None:  # type: ignore[no
 @needs_data
 async def test_a_model_fault_fails_only_the_clip_that_caused_it(engine: InferenceEngine,
                                                                  tmp_path: Path) -> None:
-    from dataclasses import replace
-
     from inference.backends import Backends
 
     assert engine.backends is not None
@@ -315,7 +412,9 @@ async def test_long_note_does_not_block_the_loop_or_starve_short_notes(
         assert word in text, (word, text)
     assert text.index("exhibition") < text.index("venice") < text.index("enthusiasm")
     assert long_result.language == "en" and long_result.emotion.voice is not None
-    assert len(references) == LONG_PARTS
+    # Measured 0.11 on the nine joined recordings (0.12 clip by clip in test_quality); a
+    # chunk lost or cut at its edges (each is about a third of the words) would show here.
+    assert wer_en([" ".join(references)], [long_result.transcript]) < 0.2
 
 
 # --- chunking -----------------------------------------------------------------------------------

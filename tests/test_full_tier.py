@@ -2,12 +2,16 @@
 classifier) run for real on tiny, randomly initialised models whose output layers are
 forced, so every assertion is on what the real loading and inference code produced.
 
-Also: model folder lookup, and the no-network failures (fast, with a useful message).
+The models load on the device VOICEMOOD_DEVICE names (default cpu), so on a GPU machine
+``VOICEMOOD_DEVICE=cuda .venv/bin/pytest tests/test_full_tier.py`` proves the CUDA paths;
+weights and results are compared on the CPU. Also: model folder lookup, and the no-network
+failures (fast, with a useful message).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -18,7 +22,14 @@ import pytest
 import torch
 
 from bot.settings import Settings
-from inference.asr_funasr import FunasrAsr, build_automodel, clean_transcript, load_funasr_asr
+from inference.asr_funasr import (
+    FunasrAsr,
+    build_automodel,
+    clean_transcript,
+    language_of,
+    load_funasr_asr,
+)
+from inference.device import resolve_device
 from inference.errors import ModelUnavailable
 from inference.model_download import download_models, plan_downloads
 from inference.model_paths import FUNASR_SHORT_NAMES_MS, local_model_dir
@@ -33,6 +44,8 @@ from inference.voice_emotion2vec import (
 from tests.tiny_models import builder, spoken_clip
 
 SR = 16_000
+#: Where the models under test run: VOICEMOOD_DEVICE (auto, cpu, cuda, cuda:N), default cpu.
+DEVICE = resolve_device(os.environ.get("VOICEMOOD_DEVICE", "cpu"))
 
 
 # --- fixtures ------------------------------------------------------------------------------
@@ -95,7 +108,7 @@ def _plain_settings(**values: object) -> Settings:
 
 @pytest.fixture(scope="module")
 def asr_full(tiny: dict[str, str], empty_models_dir: Path) -> FunasrAsr:
-    backend = load_funasr_asr(_settings(tiny, empty_models_dir), "cpu")
+    backend = load_funasr_asr(_settings(tiny, empty_models_dir), DEVICE)
     assert isinstance(backend, FunasrAsr)
     return backend
 
@@ -114,7 +127,7 @@ def asr_bare(
         out = tmp_path_factory.mktemp("plain-paraformer")
         model = str(builder().build_paraformer(out / "paraformer-plain", kind="plain"))
     settings = _settings(tiny, empty_models_dir, asr_model=model, vad_model="", punc_model="")
-    backend = load_funasr_asr(settings, "cpu")
+    backend = load_funasr_asr(settings, DEVICE)
     assert isinstance(backend, FunasrAsr)
     return backend
 
@@ -195,7 +208,7 @@ def test_asr_short_and_tokenless_clips_give_empty_text(asr_bare: FunasrAsr, spee
     short, tiny_clip = speech[: SR // 10], speech[:100]
     out = asr_bare.transcribe_batch([speech, short])
     assert [bool(t.text) for t in out] == [True, False]
-    assert asr_bare.transcribe_batch([short, short, tiny_clip]) == [Transcript("", "zh")] * 3
+    assert asr_bare.transcribe_batch([short, short, tiny_clip]) == [Transcript("", "")] * 3
     assert asr_bare.transcribe_batch([]) == []
 
 
@@ -225,7 +238,40 @@ def test_asr_vad_path_calls_funasr_once_per_clip(
     # With VAD, funasr drops clips that decode to nothing from a list result, so each clip
     # is sent alone; the 50-sample clip never reaches funasr.
     assert calls == [1, 1]
-    assert out[1] == Transcript("", "zh") and out[0].text and out[2].text
+    assert out[1] == Transcript("", "") and out[0].text and out[2].text
+
+
+def test_language_comes_from_the_transcript_not_the_model_name(
+    tmp_path: Path, empty_models_dir: Path, speech: np.ndarray, asr_bare: FunasrAsr
+):
+    # A model folder named like the Chinese default, whose decoder says an English word:
+    # the note must be tagged "en" (and so scored with the English lexicon).
+    folder = builder().build_paraformer(tmp_path / "paraformer-zh", token="hello", kind="plain")
+    settings = _plain_settings(asr_backend="funasr", asr_model=str(folder), vad_model="",
+                               punc_model="", models_dir=str(empty_models_dir))
+    english = load_funasr_asr(settings, DEVICE).transcribe_batch([speech])[0]
+    assert re.fullmatch(r"hello( hello)+", english.text), english.text
+    assert english.language == "en"
+    chinese = asr_bare.transcribe_batch([speech])[0]
+    assert ASR_ONLY.match(chinese.text) and chinese.language == "zh"
+
+
+@pytest.mark.parametrize(
+    ("raw", "language"),
+    [
+        ("你 好 ， 世 界 。", "zh"),
+        ("hello world", "en"),
+        ("我 用 iPhone 打 电 话", "zh"),  # four Han characters outweigh one Latin word
+        ("I love you, 北京", "en"),
+        ("OK 好", "zh"),  # a tie goes to Chinese
+        ("<|en|><|NEUTRAL|>你 好", "en"),  # the model's own tag wins
+        ("こんにちは", "ja"),
+        ("。，", ""),
+        ("", ""),
+    ],
+)
+def test_language_of_a_transcript(raw: str, language: str):
+    assert language_of(raw) == language
 
 
 def test_tiny_funasr_folders_load_every_weight(asr_full: FunasrAsr, tiny: dict[str, str]):
@@ -238,13 +284,14 @@ def test_tiny_funasr_folders_load_every_weight(asr_full: FunasrAsr, tiny: dict[s
         saved = torch.load(Path(tiny[key]) / "model.pt", map_location="cpu")
         loaded = module.state_dict()
         assert set(loaded) == set(saved), key
-        assert all(torch.equal(loaded[k], saved[k]) for k in loaded), key
-
+        assert all(torch.equal(loaded[k].cpu(), saved[k]) for k in loaded), key
+        assert {str(t.device) for t in loaded.values()} == {DEVICE}, key
+    assert asr_full.info.device == DEVICE
 
 def test_loading_leaves_root_logger_and_torch_threads_alone(tiny: dict[str, str]):
     root = logging.getLogger()
     before = (root.level, list(root.handlers), torch.get_num_threads())
-    build_automodel("VAD", model=tiny["VOICEMOOD_VAD_MODEL"], device="cpu", hub="ms")
+    build_automodel("VAD", model=tiny["VOICEMOOD_VAD_MODEL"], device=DEVICE, hub="ms")
     assert (root.level, list(root.handlers), torch.get_num_threads()) == before
 
 
@@ -267,7 +314,7 @@ def test_clean_transcript(raw: str, clean: str):
 def test_text_classifier_returns_forced_tag_with_all_scores(
     tiny: dict[str, str], empty_models_dir: Path
 ):
-    backend = load_transformers_text(_settings(tiny, empty_models_dir), "cpu")
+    backend = load_transformers_text(_settings(tiny, empty_models_dir), DEVICE)
     texts = ["我今天很开心", "i am so happy today", "   "]
     readings = backend.classify_batch(texts, ["zh", "en", "zh"])
 
@@ -284,7 +331,7 @@ def test_text_classifier_returns_forced_tag_with_all_scores(
 def test_text_classifier_maps_model_labels_to_tags(tmp_path: Path, empty_models_dir: Path):
     folder = builder().build_text_classifier(tmp_path / "angry-text", label="angry")
     settings = _plain_settings(text_emotion_model=str(folder), models_dir=str(empty_models_dir))
-    reading = load_transformers_text(settings, "cpu").classify_batch(["我很生气"], ["zh"])[0]
+    reading = load_transformers_text(settings, DEVICE).classify_batch(["我很生气"], ["zh"])[0]
     assert reading.label == "excited"  # the model's "angry" class
     assert reading.scores["excited"] > 0.99
 
@@ -330,7 +377,7 @@ def test_map_label_generic_names_of_bigger_models_are_neutral():
 def test_emotion2vec_returns_forced_label_and_table_arousal(
     tiny: dict[str, str], empty_models_dir: Path, speech: np.ndarray
 ):
-    backend = load_emotion2vec(_settings(tiny, empty_models_dir), "cpu")
+    backend = load_emotion2vec(_settings(tiny, empty_models_dir), DEVICE)
     readings = backend.analyze_batch([speech, speech[: SR // 2], speech[:100]])
 
     assert len(readings) == 3
@@ -350,10 +397,32 @@ def test_emotion2vec_other_forced_label(tmp_path: Path, empty_models_dir: Path,
                                         speech: np.ndarray):
     folder = builder().build_emotion2vec(tmp_path / "sad-e2v", label="sad")
     settings = _plain_settings(voice_emotion_model=str(folder), models_dir=str(empty_models_dir))
-    reading = load_emotion2vec(settings, "cpu").analyze_batch([speech])[0]
+    reading = load_emotion2vec(settings, DEVICE).analyze_batch([speech])[0]
     assert reading.label == "sad"
     assert reading.arousal == pytest.approx(0.25, abs=0.01)
     assert reading.valence == pytest.approx(-0.8, abs=0.01)
+
+
+@pytest.mark.skipif(DEVICE == "cpu", reason="compares a GPU run with the CPU: "
+                    "set VOICEMOOD_DEVICE=cuda on a machine with CUDA")
+def test_gpu_results_match_the_cpu(tiny: dict[str, str], empty_models_dir: Path,
+                                   speech: np.ndarray):
+    settings = _settings(tiny, empty_models_dir)
+    clips = [speech, speech[: SR // 2]]
+    gpu_asr, cpu_asr = (load_funasr_asr(settings, d) for d in (DEVICE, "cpu"))
+    assert gpu_asr.info.device == DEVICE
+    assert gpu_asr.transcribe_batch(clips) == cpu_asr.transcribe_batch(clips)
+    gpu_voice, cpu_voice = (load_emotion2vec(settings, d).analyze_batch(clips)
+                            for d in (DEVICE, "cpu"))
+    for g, c in zip(gpu_voice, cpu_voice, strict=True):
+        assert g.label == c.label
+        assert g.scores == pytest.approx(c.scores, abs=1e-3)
+    texts = ["我今天很开心", "i am so happy today"]
+    gpu_text, cpu_text = (load_transformers_text(settings, d).classify_batch(texts, ["zh", "en"])
+                          for d in (DEVICE, "cpu"))
+    for g, c in zip(gpu_text, cpu_text, strict=True):
+        assert g.label == c.label
+        assert g.scores == pytest.approx(c.scores, abs=1e-2)  # fp16 on the GPU
 
 
 def test_reading_from_scores_uses_the_table():

@@ -7,6 +7,7 @@ classes, random weights with forced output biases), so the tags below are known 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,10 @@ from tests.tiny_models import builder
 def tiny_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     out = tmp_path_factory.mktemp("tiny")
     env = builder().build_tiny_models(out, text_label="neutral", voice_label="angry")
-    # `auto` everywhere: the product must find the local models on its own.
-    return {k: ("auto" if k.endswith("_BACKEND") else v) for k, v in env.items()}
+    # `auto` everywhere: the product must find the local models on its own. The device is
+    # VOICEMOOD_DEVICE's (default cpu), so a GPU run of the suite exercises CUDA here too.
+    env = {k: ("auto" if k.endswith("_BACKEND") else v) for k, v in env.items()}
+    return {**env, "VOICEMOOD_DEVICE": os.environ.get("VOICEMOOD_DEVICE", "cpu")}
 
 
 def test_models_status_reports_full_tier(tiny_env: dict[str, str], tmp_path: Path) -> None:

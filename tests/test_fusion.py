@@ -43,19 +43,34 @@ def test_valence_decides_when_voice_is_calm(reading: TextReading, expected: str)
     assert fuse(reading, voice(0.3)).label == expected
 
 
-def test_excited_words_need_a_voice_that_is_not_calm() -> None:
+def test_excited_is_the_voices_call_not_the_words() -> None:
     words = text("excited", excited=0.6, negative=0.1, neutral=0.3)
-    assert fuse(words, voice(0.5)).label == "excited"
-    # Shouted-sounding words read in a flat, calm voice are not excitement.
+    # A moderately aroused voice does not become excited because the words shout.
+    moderate = fuse(words, voice(0.5))
+    assert moderate.label == "neutral"
+    assert moderate.arousal == pytest.approx(0.5)
     assert fuse(words, voice(0.1)).label == "neutral"
+    assert fuse(words, voice(EXCITED_AROUSAL)).label == "excited"
 
 
-def test_disabled_voice_leaves_text_to_decide() -> None:
+def test_without_a_voice_words_are_never_excited() -> None:
     assert fuse(text("positive", positive=0.9, neutral=0.1), None).label == "positive"
-    excited = fuse(text("excited", excited=0.7, neutral=0.3), None)
-    assert excited.label == "excited"
-    assert excited.arousal == pytest.approx(0.7)
-    assert excited.voice is None
+    shouted = fuse(text("excited", excited=0.7, negative=0.3), None)
+    assert shouted.label == "negative"  # the band on valence -0.3 decides
+    assert shouted.arousal == 0.0  # no voice, no arousal
+    assert shouted.voice is None
+    angry = fuse(text("excited", excited=1.0), None)
+    assert angry.label == "neutral"
+
+
+def test_text_label_decides_when_no_voice_valence() -> None:
+    # A three-class reading's own label stands even inside the valence band...
+    weak = text("positive", positive=0.45, negative=0.3, neutral=0.25)
+    fused = fuse(weak, voice(0.3))
+    assert (fused.label, fused.confidence) == ("positive", 0.45)
+    assert fuse(weak, None).label == "positive"
+    # ...but a voice valence to blend brings the band back.
+    assert fuse(weak, voice(0.3, valence=0.0)).label == "neutral"
 
 
 def test_disabled_text_leaves_voice_to_decide() -> None:
@@ -77,10 +92,14 @@ def test_both_branches_off_is_neutral() -> None:
 
 
 def test_confidence_grows_with_distance_from_boundary() -> None:
-    weak = fuse(text("positive", positive=VALENCE_BAND + 0.05, neutral=0.75), voice(0.3))
+    weak = fuse(text("positive", positive=0.55, neutral=0.45), voice(0.3))
     strong = fuse(text("positive", positive=0.95, neutral=0.05), voice(0.3))
     assert weak.label == strong.label == "positive"
     assert 0.5 <= weak.confidence < strong.confidence <= 1.0
+    near = fuse(None, voice(0.3, valence=VALENCE_BAND + 0.05))
+    far = fuse(None, voice(0.3, valence=0.9))
+    assert near.label == far.label == "positive"
+    assert 0.5 <= near.confidence < far.confidence <= 1.0
 
 
 def test_text_valence() -> None:

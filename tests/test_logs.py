@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import logging
 
-from bot.logs import RedactingFilter, RedactingFormatter, redact
+from bot.logs import RedactingFilter, RedactingFormatter, add_secrets_from, redact
+from bot.settings import Settings
 
 TG_TOKEN = "123456789:AAHk3xYzSecretTokenValue0123456789abcd"
 SLACK_TOKEN = "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOp"
@@ -36,3 +37,13 @@ def test_tracebacks_are_redacted() -> None:
     out = stream.getvalue()
     assert "RuntimeError" in out and "send failed" in out
     assert TG_TOKEN not in out and SLACK_TOKEN not in out
+
+
+def test_configured_secrets_are_redacted_by_value_whatever_their_length() -> None:
+    # Too short for the token patterns: only the configured values can catch these.
+    settings = Settings(_env_file=None, telegram_bot_token="42:short",  # type: ignore[call-arg]
+                        slack_bot_token="xoxb-9", slack_signing_secret="s1gn")
+    add_secrets_from(settings)
+    clean = redact("GET /bot42:short/getMe, Bearer xoxb-9, secret s1gn; 42:other stays")
+    assert clean == ("GET /bot[redacted]/getMe, Bearer [redacted], secret [redacted]; "
+                     "42:other stays")

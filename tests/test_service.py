@@ -38,7 +38,12 @@ async def test_analyze_transcribes_tags_and_stores(service: AnalysisService, not
     assert a.language == "en"
     assert 2.0 < a.duration_s < 5.0
     assert a.emotion.text is not None and a.emotion.text.label == "positive"
-    assert a.emotion.voice is not None and 0.0 <= a.emotion.voice.arousal <= 1.0
+    # The voice reading decides the arousal; the words decide the valence (P(pos) - P(neg)).
+    assert a.emotion.voice is not None and a.emotion.voice.model.startswith("prosody")
+    assert a.emotion.arousal == pytest.approx(a.emotion.voice.arousal, abs=1e-4)
+    scores = a.emotion.text.scores
+    assert a.emotion.valence == pytest.approx(scores["positive"] - scores["negative"], abs=1e-4)
+    assert a.emotion.valence > 0.5
     assert a.label in ("positive", "excited")
     assert set(a.timings) >= {"decode", "asr", "text_emotion", "voice_emotion", "total"}
     assert a.models["asr"].startswith("whisper-base")
@@ -89,3 +94,64 @@ async def test_sound_without_words_is_no_speech(service: AnalysisService, tmp_pa
         await service.analyze(tone, Sender("cli", "u", "cli", "tone"))
     assert isinstance(err.value, InputError) and err.value.code == "no_speech"
     assert await service.store.count("cli", "u") == 0
+
+
+async def test_history_count_forget_and_trend_are_per_user(service: AnalysisService,
+                                                         note: bytes) -> None:
+    await service.analyze(note, Sender("web", "ann", "web", "n1"))
+    await service.analyze(note, Sender("web", "ann", "web", "n2"))
+    await service.analyze(note, Sender("web", "ben", "web", "n3"))
+    assert [a.sender.message_id for a in await service.history("web", "ann")] == ["n2", "n1"]
+    assert [a.sender.message_id for a in await service.history("web", "ann", 1)] == ["n2"]
+    assert await service.count("web", "ann") == 2
+    report = await service.trend("web", "ann", 7)
+    assert (report.notes, report.tz, report.lang) == (2, "UTC", "en")
+    assert (await service.trend("web", "ben", 7, "zh")).lang == "zh"
+    assert await service.forget("web", "ann") == 2
+    assert await service.history("web", "ann") == []
+    assert await service.count("web", "ben") == 1
+
+
+async def test_claim_tells_new_in_flight_and_answered_apart(service: AnalysisService,
+                                                           note: bytes) -> None:
+    sender = Sender("telegram", "9", "90", "900")
+    async with service.claim(sender) as first:
+        assert first.new
+        async with service.claim(sender) as racing:
+            assert racing.in_flight and not racing.new
+        await first.analyze(note)
+    async with service.claim(sender) as later:
+        assert later.handled_before and later.stored is not None and later.stored.duplicate
+    refused = Sender("telegram", "9", "90", "901")
+    async with service.claim(refused) as claim:
+        assert claim.new  # handled without storing, e.g. a refusal before the download
+    async with service.claim(refused) as again:
+        assert again.handled_before and again.stored is None
+    assert await service.count("telegram", "9") == 1
+
+
+async def test_stored_notes_are_read_against_the_persons_own_voice(
+        service: AnalysisService, note: bytes) -> None:
+    import math
+
+    from bot.analysis import Analysis
+    from inference.types import FusedEmotion, TextReading, VoiceReading
+
+    def lively(i: int) -> tuple[Sender, Analysis]:
+        emotion = FusedEmotion("excited", 0.8, 0.0, 0.9,
+                               TextReading("neutral", {"neutral": 1.0}, "lex"),
+                               VoiceReading("agitated", 0.9, {"agitated": 1.0}, "pros"))
+        return (Sender("telegram", "loud", "loud", f"old{i}"),
+                Analysis("hi", "en", 3.0, emotion, {}, {}, created_at=1000.0 + i))
+
+    await service.store.add_many(lively(i) for i in range(10))
+    fresh = await service.analyze(note, Sender("telegram", "new", "new", "b1"))
+    loud = await service.analyze(note, Sender("telegram", "loud", "loud", "b1"))
+    raw = fresh.emotion.voice.arousal
+    assert fresh.emotion.arousal == pytest.approx(raw, abs=1e-4)  # no history: as heard
+    # Ten notes at 0.9: (logit 0.9 - logit 0.3) * 10 / (10 + 5) = 2.0296 lower on the logit scale.
+    expected = 1 / (1 + math.exp(-(math.log(raw / (1 - raw)) - 2.0296)))
+    assert loud.emotion.arousal == pytest.approx(expected, abs=1e-3)
+    stored = await service.store.get_by_message("telegram", "loud", "b1")
+    assert stored is not None and stored.emotion.voice.arousal == pytest.approx(raw, abs=1e-4)
+    assert stored.emotion.arousal == pytest.approx(expected, abs=1e-3)

@@ -69,7 +69,6 @@ async def test_users_are_isolated_and_forget(tmp_path: Path) -> None:
         recent = await store.recent("telegram", "alice", 2)
         assert [a.created_at for a in recent] == [1002, 1001]
         assert all(a.sender and a.sender.user_id == "alice" for a in recent)
-        assert await store.label_counts("telegram", "bob") == {"negative": 1}
         assert await store.forget("telegram", "alice") == 3
         assert await store.count("telegram", "alice") == 0
         assert await store.count("telegram", "bob") == 1
@@ -111,3 +110,38 @@ async def test_add_many_counts_new_rows(tmp_path: Path) -> None:
         assert await store.add_many(rows) == 50
         assert await store.add_many(rows[:10]) == 0
         assert await store.count("cli", "u") == 50
+
+
+async def test_add_many_stores_rows_exactly_like_add(tmp_path: Path) -> None:
+    async with await HistoryStore.open(tmp_path / "h.db") as store:
+        await store.add(Sender("cli", "u", "c", "one"), make_analysis(created=5.0))
+        await store.add_many([(Sender("cli", "u", "c", "many"), make_analysis(created=5.0))])
+        one = await store.get_by_message("cli", "c", "one")
+        many = await store.get_by_message("cli", "c", "many")
+        assert one is not None and many is not None
+        assert many.emotion.text is not None and many.emotion.voice is not None
+        assert many.emotion.text.scores == {"positive": 0.7, "negative": 0.1, "neutral": 0.2,
+                                            "excited": 0.0}
+        assert many.emotion.voice.scores == {"calm": 0.9, "moderate": 0.1, "agitated": 0.0}
+        assert (many.emotion, many.timings, many.audio_sha256) == (
+            one.emotion, one.timings, one.audio_sha256)
+
+
+async def test_forget_also_drops_digest_schedule_and_privacy_choice(tmp_path: Path) -> None:
+    from bot.journal_store import DigestSchedule, JournalStore
+
+    async with await HistoryStore.open(tmp_path / "h.db") as store:
+        journal = JournalStore(store)
+        for user in ("alice", "bob"):
+            await store.add(Sender("telegram", user, user, "m1"), make_analysis())
+            await journal.save_schedule(DigestSchedule("telegram", user, user, 6, 19 * 60,
+                                                       "UTC", enabled=True, next_at=5000.0))
+            await journal.set_keep_transcripts("telegram", user, False)
+        assert await store.forget("telegram", "alice") == 1
+        assert await journal.schedule("telegram", "alice") is None
+        assert await journal.keeps_transcripts("telegram", "alice") is True  # the default again
+        # Bob keeps everything.
+        bob = await journal.schedule("telegram", "bob")
+        assert bob is not None and bob.enabled and bob.next_at == 5000.0
+        assert await journal.keeps_transcripts("telegram", "bob") is False
+        assert await store.count("telegram", "bob") == 1

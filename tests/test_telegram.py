@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import json
 import logging
+import re
 import socket
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +28,10 @@ import aiohttp
 import pytest
 
 from adapters.telegram import serve_telegram
-from adapters.telegram_text import MESSAGE_LIMIT, phrase, split_message, utf16_len
-from bot import wording
+from adapters.telegram.texts import MESSAGE_LIMIT, split_message, utf16_len
 from bot.analysis import Analysis, Sender
+from bot.logs import RedactingFormatter
 from bot.service import AnalysisService
-from bot.trend import build_trend
 from inference.engine import InferenceEngine
 from inference.types import FusedEmotion, TextReading, VoiceReading
 from tests import fake_telegram as fk
@@ -189,16 +192,66 @@ async def settle(fake: FakeTelegram, u: dict, chat: dict | None = None) -> None:
     await asyncio.sleep(0.3)
 
 
-def help_html(lang: str) -> str:
-    return wording.escape(wording.help_text(phrase("commands", lang), lang), "html")
+# What users read, written out: a change of wording must show up here.
+HELP = {
+    "en": "I'm voicemood. Send me a voice note, an audio file or a video note and I'll reply "
+          "with what you said and the mood I hear — from your words and your voice — as one "
+          "of four tags: 😊 positive, 😔 negative, 😐 neutral, 😠 excited.\n\nWhat I store: "
+          "for each note, the transcript, the tags and scores, its length and time, under "
+          "your user id — never the audio. Only you can see your history.\n\nCommands:\n"
+          "/history [n] — your last n analyses (default 5)\n/trend [7d|30d|90d] — how your "
+          "mood has been going\n/forget — delete everything stored about you\n"
+          "/export [csv|json] [days] — your history as a file\n"
+          "/digest [on [weekday] [HH:MM] | off | tz Area/City] — a weekly mood digest\n"
+          "/privacy [transcripts off|on] — what I keep about you\n"
+          "/mood — reply with it to a voice note to have it analysed\n/help — this message",
+    "zh": "我是 voicemood。给我发语音、音频文件或视频消息，我会回复你说的内容，以及我从你的话语和"
+          "声音中听出的情绪：😊 正向、😔 负向、😐 中性、😠 激动。\n\n我保存什么：每条语音的转写、"
+          "情绪标签和分数、时长和时间，按你的用户 ID 保存——从不保存音频。只有你能看到自己的记录。"
+          "\n\n命令：\n/history [n] — 你最近的 n 条分析（默认 5 条）\n/trend [7d|30d|90d] — "
+          "你的情绪走势\n/forget — 删除保存的关于你的全部内容\n"
+          "/export [csv|json] [天数] — 把你的记录导出为文件\n"
+          "/digest [on [星期] [HH:MM] | off | tz 地区/城市] — 每周情绪摘要\n"
+          "/privacy [transcripts off|on] — 我保存了什么\n"
+          "/mood — 用它回复一条语音，我就会分析\n/help — 显示本说明",
+}
+ERRORS = {
+    "empty": "That file is empty — please send the voice note again.",
+    "not_audio": "That doesn't look like audio. Send a voice note or an audio file (ogg, mp3, "
+                 "m4a, mp4, webm, wav, flac).",
+    "corrupt": "I couldn't decode that audio — the file seems damaged. Could you record it "
+               "again?",
+    "unsupported_codec": "That audio uses a format I can't decode. Please send it as ogg, mp3, "
+                         "m4a or wav.",
+    "silent": "I couldn't hear anything — the recording seems silent.",
+    "no_speech": "I couldn't make out any words in that recording. Try speaking closer to the "
+                 "microphone.",
+    "download_failed": "I couldn't download that file. Please try sending it again.",
+    "internal": "Sorry — something went wrong on my side while analysing that. It has been "
+                "logged; please try again in a moment.",
+    "too_long_1s": "That recording is too long: I analyse up to 1 s. Please send a shorter one.",
+    "too_long_10min": "That recording is too long: I analyse up to 10 min. Please send a "
+                      "shorter one.",
+    "too_large_1KB": "That file is too large for me (1 KB). Please send a shorter recording.",
+    "too_large_2MB": "That file is too large for me (2 MB). Please send a shorter recording.",
+    "download_too_large_20MB": "That file is larger than 20 MB, which is the most I can "
+                               "download here. Please send a shorter recording.",
+}
+NOT_ALLOWED = {
+    "en": "Sorry, this bot is private and you're not on its list of users. Nothing you send is "
+          "processed or stored.",
+    "zh": "抱歉，这是一个私人机器人，你不在用户名单中。你发送的内容不会被处理或保存。",
+}
 
 
-def error_html(code: str, lang: str = "en", **params: Any) -> str:
-    return wording.escape(wording.format_error(code, lang, **params), "html")
-
-
-def text_html(key: str, lang: str = "en", **params: Any) -> str:
-    return wording.escape(wording.text(key, lang, **params), "html")
+def assert_shows_analysis(text: str, row: Analysis, lang: str) -> None:
+    """The reply to a real note: tag and confidence first, the transcript last."""
+    first, *_, heard, transcript = text.split("\n")
+    assert first.startswith("<b>")
+    assert first.endswith(f" / {row.label} · {row.emotion.confidence:.2f}</b>")
+    word = "Transcript" if lang == "en" else "转写"
+    assert heard == f"{word} ({row.duration_s:.1f} s, {row.language}):"
+    assert transcript == html.escape(row.transcript, quote=False)
 
 
 async def stored(service: AnalysisService, msg: dict) -> Analysis | None:
@@ -246,7 +299,7 @@ async def test_each_media_kind_is_analysed_replied_and_stored(fake, tmp_path, en
         langs = {"voice": "en", "audio": "en", "video_note": "en", "document": "zh"}
         await fake.wait_for(lambda: all(replies(fake, m) for m in sent.values()), 120)
         progress = replies(fake, sent["audio"])[0]
-        assert progress.params["text"] == text_html("working", seconds=20)
+        assert progress.params["text"] == "🎧 Transcribing 20 s of audio…"
         await fake.wait_for(lambda: fake.calls_to(
             "editMessageText", message_id=progress.result["message_id"]), 60)
 
@@ -255,16 +308,15 @@ async def test_each_media_kind_is_analysed_replied_and_stored(fake, tmp_path, en
             assert row is not None, kind
             assert row.sender == Sender("telegram", str(msg["from"]["id"]),
                                         str(msg["chat"]["id"]), str(msg["message_id"]))
-            expected = wording.format_analysis(row, langs[kind], "html")
             if kind == "audio":
                 [edit] = fake.calls_to("editMessageText",
                                        message_id=progress.result["message_id"])
-                assert edit.params["text"] == expected
+                assert_shows_analysis(edit.params["text"], row, langs[kind])
                 assert edit.params["parse_mode"] == "HTML"
                 assert len(replies(fake, msg)) == 1  # only the progress message
             else:
                 [reply] = replies(fake, msg)
-                assert reply.params["text"] == expected
+                assert_shows_analysis(reply.params["text"], row, langs[kind])
                 assert reply.params["parse_mode"] == "HTML"
             assert fake.calls_to("sendChatAction", chat_id=msg["chat"]["id"], action="typing")
 
@@ -274,7 +326,49 @@ async def test_each_media_kind_is_analysed_replied_and_stored(fake, tmp_path, en
         bob_reply = replies(fake, sent["document"])[0].params["text"]
         assert "声音" in bob_reply and "转写" in bob_reply
         assert len(fake.downloads) == 4
-        assert await service.store.count("telegram", str(ALICE["id"])) == 2
+        assert await service.count("telegram", str(ALICE["id"])) == 2
+
+
+#: A known analysis, so the reply can be written out in full.
+KNOWN = Analysis(
+    transcript="I am so <happy> & glad today.", language="en", duration_s=3.2,
+    emotion=FusedEmotion(label="positive", confidence=0.87, valence=0.6, arousal=0.4,
+                         text=TextReading("positive", {"positive": 0.8}, "lexicon"),
+                         voice=VoiceReading("calm", 0.31, {"calm": 0.7}, "prosody")),
+    models={"asr": "whisper-base"}, timings={},
+)
+
+
+async def test_reply_to_a_known_analysis_in_english_and_chinese(
+        fake, tmp_path, engine, clips, monkeypatch):
+    """Tag, confidence, both readings and the transcript, every field escaped for HTML."""
+    # One note at a time, each answered before the next is sent: results come in order.
+    results = [KNOWN, replace(KNOWN, transcript="今天我很开心。", language="zh"),
+               replace(KNOWN, transcript="ok", language="<i>x</i>")]
+    async with running_bot(fake, tmp_path, engine, share_cache=False) as service:
+        async def known(audio: bytes) -> Analysis:
+            return replace(results.pop(0))
+
+        monkeypatch.setattr(service, "analyze_bytes", known)
+        en = send_note(fake, ALICE, clips["happy"])
+        assert (await reply_to(fake, en)).params["text"] == (
+            "<b>😊 正向 / positive · 0.87</b>\n"
+            "🎙 voice: calm (arousal 0.31)\n"
+            "📝 words: positive (0.80)\n"
+            "\n"
+            "Transcript (3.2 s, en):\n"
+            "I am so &lt;happy&gt; &amp; glad today.")
+        zh = send_note(fake, BOB, clips["happy"])
+        assert (await reply_to(fake, zh)).params["text"] == (
+            "<b>😊 正向 / positive · 0.87</b>\n"
+            "🎙 声音: calm (激活度 0.31)\n"
+            "📝 文字: 正向 (0.80)\n"
+            "\n"
+            "转写 (3.2 s, zh):\n"
+            "今天我很开心。")
+        odd = send_note(fake, CAROL, clips["happy"])
+        assert (await reply_to(fake, odd)).params["text"].endswith(
+            "Transcript (3.2 s, &lt;i&gt;x&lt;/i&gt;):\nok")
 
 
 async def test_other_messages_get_a_hint_in_private_and_are_ignored_in_groups(
@@ -288,18 +382,19 @@ async def test_other_messages_get_a_hint_in_private_and_are_ignored_in_groups(
         unknown = fk.command(ALICE, "/frobnicate")
         for update in (text, photo, pdf, unknown):
             fake.push(update)
-        assert (await reply_to(fake, text["message"])).params["text"] == wording.escape(
-            phrase("send_voice", "en"), "html")
-        assert (await reply_to(fake, photo["message"])).params["text"] == error_html("not_audio")
-        assert (await reply_to(fake, pdf["message"])).params["text"] == error_html("not_audio")
-        assert (await reply_to(fake, unknown["message"])).params["text"] == help_html("en")
+        assert (await reply_to(fake, text["message"])).params["text"] == (
+            "Send me a voice note (or an audio file) and I'll tell you what I hear. /help lists "
+            "the commands.")
+        assert (await reply_to(fake, photo["message"])).params["text"] == ERRORS["not_audio"]
+        assert (await reply_to(fake, pdf["message"])).params["text"] == ERRORS["not_audio"]
+        assert (await reply_to(fake, unknown["message"])).params["text"] == HELP["en"]
 
         fake.push(fk.message(BOB, group, text="hi all"))
         fake.push(fk.message(BOB, group, **fk.document("PDF2", 1000, "application/pdf", "a.pdf")))
         await settle(fake, BOB, group)
         assert len(fake.sent(group["id"])) == 1  # only the /help answer
         assert not fake.calls_to("getFile")
-        assert await service.store.count("telegram", str(BOB["id"])) == 0
+        assert await service.count("telegram", str(BOB["id"])) == 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -308,32 +403,31 @@ async def test_other_messages_get_a_hint_in_private_and_are_ignored_in_groups(
 
 def _refusal_cases(clips: dict[str, bytes]) -> dict[str, dict[str, Any]]:
     return {
-        "empty": dict(data=b"", expect=error_html("empty")),
+        "empty": dict(data=b"", expect=ERRORS["empty"]),
         "not_audio": dict(data=b"this is not audio at all " * 20, kind="document",
-                          mime="audio/mpeg", name="song.mp3", expect=error_html("not_audio")),
-        "corrupt": dict(data=clips["happy"][:200], expect=error_html("corrupt")),
+                          mime="audio/mpeg", name="song.mp3", expect=ERRORS["not_audio"]),
+        "corrupt": dict(data=clips["happy"][:200], expect=ERRORS["corrupt"]),
         "unsupported_codec": dict(data=BAD_WAV, kind="document", mime="audio/wav",
-                                  name="a.wav", expect=error_html("unsupported_codec")),
-        "silent": dict(data=clips["silence"], expect=error_html("silent")),
-        "no_speech": dict(data=clips["tone"], expect=error_html("no_speech")),
+                                  name="a.wav", expect=ERRORS["unsupported_codec"]),
+        "silent": dict(data=clips["silence"], expect=ERRORS["silent"]),
+        "no_speech": dict(data=clips["tone"], expect=ERRORS["no_speech"]),
         # The note says 1 s but holds ~2 s: the pipeline measures and refuses.
         "too_long": dict(data=clips["happy"], duration=1, settings={"max_audio_seconds": 1.0},
-                         expect=error_html("too_long", limit="1 s")),
+                         expect=ERRORS["too_long_1s"]),
         # Telegram's duration already says too long: refused without downloading.
         "too_long_announced": dict(data=clips["happy"], duration=700, downloads=False,
-                                   expect=error_html("too_long", limit="10 min")),
+                                   expect=ERRORS["too_long_10min"]),
+        # No size in the message; getFile's size is over the limit: nothing is downloaded.
         "too_large": dict(data=clips["happy"], size=None, settings={"max_audio_bytes": 1024},
-                          expect=error_html("too_large", limit="1 KB")),
+                          downloads=False, expect=ERRORS["too_large_1KB"]),
         "download_too_large": dict(data=clips["happy"], size=25 * 1024 * 1024,
-                                   downloads=False,
-                                   expect=error_html("download_too_large", limit="20 MB")),
+                                   downloads=False, expect=ERRORS["download_too_large_20MB"]),
         # No size in the message, but the Bot API refuses the file.
         "download_too_large_getfile": dict(data=clips["happy"], size=None, too_big=True,
                                            downloads=False,
-                                           expect=error_html("download_too_large",
-                                                             limit="20 MB")),
+                                           expect=ERRORS["download_too_large_20MB"]),
         "download_failed": dict(data=clips["happy"], file_id="NO-SUCH-FILE", downloads=False,
-                                expect=error_html("download_failed")),
+                                expect=ERRORS["download_failed"]),
     }
 
 
@@ -358,11 +452,26 @@ async def test_pipeline_refusals_become_friendly_replies(case, fake, tmp_path, e
         assert reply.params["parse_mode"] == "HTML"
         await asyncio.sleep(0.2)
         assert len(replies(fake, msg)) == 1
-        assert await service.store.count("telegram", str(ALICE["id"])) == 0
+        assert await service.count("telegram", str(ALICE["id"])) == 0
         if c.get("downloads", True):
             assert len(fake.downloads) == 1
         else:
             assert not fake.downloads
+
+
+async def test_a_download_longer_than_announced_is_cut_off_at_the_limit(
+        fake, tmp_path, engine):
+    """getFile says 1,234 bytes, the download streams 200 MB: reading stops at the limit."""
+    limit = 2 * 1024 * 1024
+    async with running_bot(fake, tmp_path, engine, share_cache=False,
+                           max_audio_bytes=limit) as service:
+        file_id = fake.add_stream(1234, 200 * 1024 * 1024)
+        msg = send_note(fake, ALICE, b"", file_id=file_id, size=1234)
+        reply = await reply_to(fake, msg)
+        assert reply.params["text"] == ERRORS["too_large_2MB"]
+        streamed = fake.files[file_id].streamed
+        assert limit < streamed < limit + 1024 * 1024
+        assert await service.count("telegram", str(ALICE["id"])) == 0
 
 
 async def test_busy_engine_gives_a_retry_reply(fake, tmp_path, engine, clips):
@@ -377,14 +486,14 @@ async def test_busy_engine_gives_a_retry_reply(fake, tmp_path, engine, clips):
                      for u, k in zip(users, ("happy", "morning", "thanks"), strict=True)]
             await fake.wait_for(lambda: all(replies(fake, m) for m in notes), 120)
             texts = [replies(fake, m)[0].params["text"] for m in notes]
-            busy_en = wording.format_error("busy", "en", wait="W").split("W")[0]
-            busy_zh = wording.format_error("busy", "zh", wait="W").split("W")[0]
-            busy = [t for t in texts if t.startswith((busy_en, busy_zh))]
+            busy = [t for t in texts if re.fullmatch(
+                r"I'm busy with other recordings right now\. Please try again in about \d+ s\."
+                r"|正在处理其他录音，请大约 \d+ 秒后再试。", t)]
             assert 1 <= len(busy) <= 2, texts
             analysed = [m for m, t in zip(notes, texts, strict=True) if t not in busy]
             for m in analysed:
                 assert await stored(service, m) is not None
-            total = sum([await service.store.count("telegram", str(u["id"])) for u in users])
+            total = sum([await service.count("telegram", str(u["id"])) for u in users])
             assert total == len(analysed)
     finally:
         await small.close()
@@ -393,6 +502,7 @@ async def test_busy_engine_gives_a_retry_reply(fake, tmp_path, engine, clips):
 async def test_unexpected_failure_apologises_logs_and_keeps_serving(
         fake, tmp_path, engine, clips, monkeypatch, caplog):
     caplog.set_level(logging.INFO, logger="adapters.telegram")
+    formatter = RedactingFormatter("%(message)s")  # what `voicemood serve` logs with
     real_infer = engine.infer
     calls = 0
 
@@ -407,18 +517,37 @@ async def test_unexpected_failure_apologises_logs_and_keeps_serving(
     async with running_bot(fake, tmp_path, engine, share_cache=False) as service:
         first = send_note(fake, ALICE, clips["happy"])
         apology = await reply_to(fake, first)
-        assert apology.params["text"] == error_html("internal")
+        assert apology.params["text"] == ERRORS["internal"]
         assert "exploded" not in apology.params["text"]
         assert await stored(service, first) is None
 
         second = send_note(fake, BOB, clips["morning"])
         reply = await reply_to(fake, second)
         row = await stored(service, second)
-        assert row is not None and reply.params["text"] == wording.format_analysis(row, "zh",
-                                                                                   "html")
-    ours = "\n".join(r.getMessage() for r in caplog.records if r.name == "adapters.telegram")
+        assert row is not None
+        assert_shows_analysis(reply.params["text"], row, "zh")
+    ours = "\n".join(formatter.format(r) for r in caplog.records
+                     if r.name.startswith("adapters.telegram"))
     assert "Traceback" in ours and "model exploded" in ours
     assert TOKEN not in ours and "[redacted]" in ours
+
+
+async def test_a_failing_command_is_logged_apologised_for_and_the_bot_goes_on(
+        fake, tmp_path, engine, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="adapters.telegram")
+    async with running_bot(fake, tmp_path, engine) as service:
+        async def broken(*args: Any) -> list[Analysis]:
+            raise RuntimeError(f"database gone at /bot{TOKEN}/x")
+
+        monkeypatch.setattr(service, "history", broken)
+        failed = send_command(fake, BOB, "/history")
+        assert (await reply_to(fake, failed)).params["text"] == (
+            "抱歉，分析时出了点问题，已记录下来，请稍后再试。")
+        ok = send_command(fake, ALICE, "/help")
+        assert (await reply_to(fake, ok)).params["text"] == HELP["en"]
+    logged = "\n".join(RedactingFormatter("%(message)s").format(r) for r in caplog.records
+                       if r.name.startswith("adapters.telegram"))
+    assert "Traceback" in logged and "database gone" in logged and TOKEN not in logged
 
 
 # --------------------------------------------------------------------------------------------
@@ -430,11 +559,9 @@ async def test_help_and_start_in_the_users_language(fake, tmp_path, engine):
         en = send_command(fake, ALICE, "/help")
         zh = send_command(fake, BOB, "/start")
         other = send_command(fake, CAROL, "/help")
-        assert (await reply_to(fake, en)).params["text"] == help_html("en")
-        assert (await reply_to(fake, zh)).params["text"] == help_html("zh")
-        assert (await reply_to(fake, other)).params["text"] == help_html("en")
-        for word in ("/history", "/trend", "/forget", "never the audio"):
-            assert word in help_html("en")
+        assert (await reply_to(fake, en)).params["text"] == HELP["en"]
+        assert (await reply_to(fake, zh)).params["text"] == HELP["zh"]
+        assert (await reply_to(fake, other)).params["text"] == HELP["en"]
 
 
 async def test_history_is_per_user_escaped_and_split(fake, tmp_path, engine):
@@ -445,7 +572,7 @@ async def test_history_is_per_user_escaped_and_split(fake, tmp_path, engine):
         five = send_command(fake, ALICE, "/history")
         reply = await reply_to(fake, five)
         text = reply.params["text"]
-        assert text.startswith(wording.escape(wording.text("history_header", "en", n=5), "html"))
+        assert text.startswith("Your last 5 analyses:\n• ")
         assert text.count("\n• ") == 5
         assert "entry 59: &lt;b&gt;not bold&lt;/b&gt; &amp;" in text
         assert "bob" not in text
@@ -461,10 +588,11 @@ async def test_history_is_per_user_escaped_and_split(fake, tmp_path, engine):
         assert "entry 10:" in joined and "entry 9:" not in joined
 
         bad = send_command(fake, ALICE, "/history lots")
-        assert (await reply_to(fake, bad)).params["text"] == text_html(
-            "bad_number", max=50, example="/history 10")
+        assert (await reply_to(fake, bad)).params["text"] == (
+            "Please give a number between 1 and 50, e.g. /history 10.")
         empty = send_command(fake, CAROL, "/history")
-        assert (await reply_to(fake, empty)).params["text"] == text_html("history_empty")
+        assert (await reply_to(fake, empty)).params["text"] == (
+            "You have no analyses yet. Send me a voice note!")
 
 
 async def test_forget_asks_first_and_keeps_other_users_rows(fake, tmp_path, engine):
@@ -474,28 +602,28 @@ async def test_forget_asks_first_and_keeps_other_users_rows(fake, tmp_path, engi
 
         ask = send_command(fake, ALICE, "/forget")
         confirm = await reply_to(fake, ask)
-        assert confirm.params["text"] == text_html("forget_confirm", count=3)
+        assert confirm.params["text"] == ("This deletes everything I have stored about you (3 "
+                                          "analyses). It cannot be undone. Are you sure?")
         buttons = confirm.params["reply_markup"]["inline_keyboard"][0]
-        assert [b["text"] for b in buttons] == [wording.text("forget_yes"),
-                                                wording.text("forget_no")]
+        assert [b["text"] for b in buttons] == ["Yes, delete", "Cancel"]
         yes, no = (b["callback_data"] for b in buttons)
 
         fake.push(fk.callback(ALICE, no, confirm.result))
         await fake.wait_for(lambda: fake.calls_to("editMessageText"))
-        assert fake.calls_to("editMessageText")[-1].params["text"] == text_html(
-            "forget_cancelled")
-        assert await service.store.count("telegram", str(ALICE["id"])) == 3
+        assert fake.calls_to("editMessageText")[-1].params["text"] == (
+            "Cancelled — nothing was deleted.")
+        assert await service.count("telegram", str(ALICE["id"])) == 3
 
         fake.push(fk.callback(ALICE, yes, confirm.result))
         await fake.wait_for(lambda: len(fake.calls_to("editMessageText")) == 2)
-        assert fake.calls_to("editMessageText")[-1].params["text"] == text_html(
-            "forget_done", count=3)
+        assert fake.calls_to("editMessageText")[-1].params["text"] == (
+            "Done: 3 analyses deleted. Nothing about you is stored now.")
         assert len(fake.calls_to("answerCallbackQuery")) == 2
-        assert await service.store.count("telegram", str(ALICE["id"])) == 0
-        assert await service.store.count("telegram", str(BOB["id"])) == 2
+        assert await service.count("telegram", str(ALICE["id"])) == 0
+        assert await service.count("telegram", str(BOB["id"])) == 2
 
         again = send_command(fake, ALICE, "/forget")
-        assert (await reply_to(fake, again)).params["text"] == text_html("forget_nothing")
+        assert (await reply_to(fake, again)).params["text"] == "I have nothing stored about you."
 
 
 async def test_trend_sends_a_chart_with_the_summary(fake, tmp_path, engine):
@@ -508,17 +636,20 @@ async def test_trend_sends_a_chart_with_the_summary(fake, tmp_path, engine):
         chart = await reply_to(fake, ask)
         assert chart.method == "sendPhoto"
         assert chart.files["photo"].startswith(PNG_MAGIC)
-        report = await build_trend(service.store, "telegram", str(ALICE["id"]), days=7,
-                                   tz="UTC", lang="en", chart=False)
-        assert chart.params["caption"] == wording.escape(report.text, "html")
+        today = datetime.now(UTC).date()
+        first = today - timedelta(days=6)
+        assert chart.params["caption"] == (
+            f"Your mood, last 7 days ({first:%b} {first.day} - {today:%b} {today.day}, UTC)\n"
+            "4 notes, 0.3 min in total.\n"
+            "Tags: positive 100%, negative 0%, neutral 0%, excited 0%.\n"
+            "Mood score: +0.60 (from -1 to +1), no notes in the previous 7 days to compare "
+            "with.\nMost frequent voice emotion: calm.")
         assert chart.params["parse_mode"] == "HTML"
 
         little = send_command(fake, BOB, "/trend")
         text = await reply_to(fake, little)
         assert text.method == "sendMessage"
-        bob_report = await build_trend(service.store, "telegram", str(BOB["id"]), days=7,
-                                       tz="UTC", lang="zh", chart=False)
-        assert text.params["text"] == wording.escape(bob_report.text, "html")
+        assert text.params["text"] == "最近7天目前只有 1 条语音——再发几条就能看到趋势。"
 
         bad = send_command(fake, ALICE, "/trend forever")
         assert "forever" in (await reply_to(fake, bad)).params["text"]
@@ -540,22 +671,22 @@ async def test_group_notes_are_attributed_and_personal_data_stays_private(
         assert row_a.sender == Sender("telegram", str(ALICE["id"]), str(group["id"]),
                                       str(a["message_id"]))
         assert row_b.sender.user_id == str(BOB["id"])
-        assert replies(fake, a)[0].params["text"] == wording.format_analysis(row_a, "en", "html")
-        assert replies(fake, b)[0].params["text"] == wording.format_analysis(row_b, "zh", "html")
+        assert_shows_analysis(replies(fake, a)[0].params["text"], row_a, "en")
+        assert_shows_analysis(replies(fake, b)[0].params["text"], row_b, "zh")
 
         # /history in a group goes to the asker's private chat, with only their notes.
         hist = send_command(fake, ALICE, "/history@voicemood_test_bot", group)
-        assert (await reply_to(fake, hist)).params["text"] == wording.escape(
-            phrase("sent_privately", "en"), "html")
+        assert (await reply_to(fake, hist)).params["text"] == (
+            "I've sent that to you in a private chat.")
         [private] = fake.sent(ALICE["id"])
         assert row_a.transcript.split()[0] in private.params["text"]
-        assert wording.escape(row_b.transcript, "html") not in private.params["text"]
+        assert html.escape(row_b.transcript, quote=False) not in private.params["text"]
 
         # Bob cannot be written to privately: he is told how, nothing is shown in the group.
         trend = send_command(fake, BOB, "/trend", group)
         told = (await reply_to(fake, trend)).params["text"]
-        assert told == wording.escape(phrase("private_needed", "zh", bot="voicemood_test_bot",
-                                             command="/trend"), "html")
+        assert told == ("这是个人信息，我只在私聊中显示。请先打开与我的私聊"
+                        "（@voicemood_test_bot），点击“开始”，然后在那里发送 /trend。")
 
         # /forget in the group: Bob cannot press Alice's button.
         ask = send_command(fake, ALICE, "/forget", group)
@@ -564,16 +695,17 @@ async def test_group_notes_are_attributed_and_personal_data_stays_private(
         fake.push(fk.callback(BOB, yes, confirm.result))
         await fake.wait_for(lambda: fake.calls_to("answerCallbackQuery"))
         refusal = fake.calls_to("answerCallbackQuery")[0].params
-        assert refusal["text"] == phrase("not_yours", "zh") and refusal["show_alert"] is True
-        assert await service.store.count("telegram", str(ALICE["id"])) == 1
+        assert refusal["text"] == "只有发起请求的人才能点这个按钮。"
+        assert refusal["show_alert"] is True
+        assert await service.count("telegram", str(ALICE["id"])) == 1
         assert not fake.calls_to("editMessageText")
 
         fake.push(fk.callback(ALICE, yes, confirm.result))
         await fake.wait_for(lambda: fake.calls_to("editMessageText"))
-        assert fake.calls_to("editMessageText")[0].params["text"] == text_html("forget_done",
-                                                                                count=1)
-        assert await service.store.count("telegram", str(ALICE["id"])) == 0
-        assert await service.store.count("telegram", str(BOB["id"])) == 1
+        assert fake.calls_to("editMessageText")[0].params["text"] == (
+            "Done: 1 analyses deleted. Nothing about you is stored now.")
+        assert await service.count("telegram", str(ALICE["id"])) == 0
+        assert await service.count("telegram", str(BOB["id"])) == 1
 
 
 async def test_allow_list_refuses_others_and_processes_nothing(fake, tmp_path, engine, clips):
@@ -581,20 +713,18 @@ async def test_allow_list_refuses_others_and_processes_nothing(fake, tmp_path, e
                            telegram_allowed_users=str(ALICE["id"])) as service:
         note = send_note(fake, BOB, clips["happy"])
         cmd = send_command(fake, CAROL, "/history")
-        refusal_zh = text_html("not_allowed", "zh")
-        assert (await reply_to(fake, note)).params["text"] == refusal_zh
-        assert (await reply_to(fake, cmd)).params["text"] == text_html("not_allowed")
+        assert (await reply_to(fake, note)).params["text"] == NOT_ALLOWED["zh"]
+        assert (await reply_to(fake, cmd)).params["text"] == NOT_ALLOWED["en"]
         fake.push(fk.callback(CAROL, f"vmforget:yes:{CAROL['id']}",
                               {"message_id": 5, "date": 0, "chat": fk.private_chat(CAROL)}))
         await fake.wait_for(lambda: fake.calls_to("answerCallbackQuery"))
-        assert fake.calls_to("answerCallbackQuery")[0].params["text"] == wording.text(
-            "not_allowed")
+        assert fake.calls_to("answerCallbackQuery")[0].params["text"] == NOT_ALLOWED["en"]
 
         ok = send_command(fake, ALICE, "/help")
-        assert (await reply_to(fake, ok)).params["text"] == help_html("en")
+        assert (await reply_to(fake, ok)).params["text"] == HELP["en"]
         assert not fake.calls_to("getFile") and not fake.downloads
         assert not fake.calls_to("sendChatAction")
-        assert await service.store.count("telegram", str(BOB["id"])) == 0
+        assert await service.count("telegram", str(BOB["id"])) == 0
 
 
 async def test_duplicate_delivery_is_analysed_and_answered_once(fake, tmp_path, engine, clips):
@@ -609,27 +739,29 @@ async def test_duplicate_delivery_is_analysed_and_answered_once(fake, tmp_path, 
         await settle(fake, ALICE)
         assert len(replies(fake, msg)) == 1
         assert len(fake.downloads) == 1
-        assert await service.store.count("telegram", str(ALICE["id"])) == 1
+        assert await service.count("telegram", str(ALICE["id"])) == 1
     # A restart (the offset was never confirmed) redelivers it once more.
     async with running_bot(fake, tmp_path, engine) as service:
         fake.push(dict(update))
         await settle(fake, ALICE)
         assert len(replies(fake, msg)) == 1
         assert len(fake.downloads) == 1
-        assert await service.store.count("telegram", str(ALICE["id"])) == 1
+        assert await service.count("telegram", str(ALICE["id"])) == 1
 
 
-async def test_flood_limit_429_is_waited_out_and_retried(fake, tmp_path, engine):
+async def test_flood_limit_429_and_a_bad_gateway_are_retried(fake, tmp_path, engine):
     fake.fail_next("sendMessage", 429, {"ok": False, "error_code": 429,
                                         "description": "Too Many Requests: retry after 1",
                                         "parameters": {"retry_after": 1}})
+    fake.fail_next("sendMessage", 502, {"ok": False, "error_code": 502,
+                                        "description": "Bad Gateway"})
     async with running_bot(fake, tmp_path, engine):
         msg = send_command(fake, ALICE, "/help")
         reply = await reply_to(fake, msg, within=20)
-        assert reply.params["text"] == help_html("en")
+        assert reply.params["text"] == HELP["en"]
         attempts = fake.calls_to("sendMessage")
-        assert len(attempts) == 2 and attempts[0].params.get("_failed")
-        assert attempts[1].at - attempts[0].at >= 1.0
+        assert [bool(a.params.get("_failed")) for a in attempts] == [True, True, False]
+        assert attempts[1].at - attempts[0].at >= 1.0  # retry_after was waited out
 
 
 async def test_two_users_in_flight_at_once_and_commands_stay_responsive(
@@ -669,8 +801,7 @@ async def test_self_hosted_bot_api_server_lifts_the_20_mb_limit(fake, tmp_path, 
         for msg in (over_http, from_disk):
             row = await stored(service, msg)
             assert row is not None
-            assert replies(fake, msg)[0].params["text"] == wording.format_analysis(row, "en",
-                                                                                   "html")
+            assert_shows_analysis(replies(fake, msg)[0].params["text"], row, "en")
         assert len(fake.downloads) == 1  # the local file never went over HTTP
 
 
@@ -701,7 +832,7 @@ async def test_webhook_mode_registers_and_serves_updates(fake, tmp_path, engine)
                                  ) as r:
                 assert r.status == 200
         reply = await reply_to(fake, update["message"])
-        assert reply.params["text"] == help_html("en")
+        assert reply.params["text"] == HELP["en"]
         assert len(fake.sent()) == 1
         assert not fake.calls_to("getUpdates")
 
@@ -756,7 +887,7 @@ async def test_start_up_waits_for_an_unreachable_bot_api(fake, tmp_path, engine)
     async with running_bot(fake, tmp_path, engine):
         assert len(fake.calls_to("getMe")) == 3
         msg = send_command(fake, ALICE, "/help")
-        assert (await reply_to(fake, msg)).params["text"] == help_html("en")
+        assert (await reply_to(fake, msg)).params["text"] == HELP["en"]
 
 
 async def test_a_rejected_token_stops_serve_without_quoting_it(fake, tmp_path, engine):
@@ -778,7 +909,7 @@ async def test_a_rejected_token_stops_serve_without_quoting_it(fake, tmp_path, e
 
 
 def test_split_message_respects_limit_tags_and_entities():
-    transcript = wording.escape("Tom & Jerry <3 " * 600, "html")
+    transcript = "Tom &amp; Jerry &lt;3 " * 600
     text = f"<b>😠 激动 / excited · 0.82</b>\n{transcript}"
     pieces = split_message(text)
     assert len(pieces) >= 3

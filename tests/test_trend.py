@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 import pytest_asyncio
 from PIL import Image
@@ -466,6 +467,102 @@ def test_chinese_chart_has_no_missing_glyphs() -> None:
     assert png.startswith(PNG_MAGIC)
     assert 10_000 < len(png) < 2_000_000
     assert _png_size(png) == (1000, 700)
+
+
+# The chart's colours, as literals: the test must not borrow them from the code under test.
+LINE = "#264653"
+BARS = {"positive": "#2a9d8f", "negative": "#e76f51", "neutral": "#adb5bd", "excited": "#e9c46a"}
+NO_DATA = "#495057"
+#: Rows of the image above this hold the title and the legend (whose swatches share the
+#: bar colours); the plots are below.
+PLOTS_TOP = 95
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(png)) as img:
+        return np.asarray(img.convert("RGB")).astype(int)[PLOTS_TOP:]
+
+
+def _where(pixels: np.ndarray, colour: str) -> np.ndarray:
+    rgb = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    return np.all(np.abs(pixels - rgb) <= 2, axis=2)
+
+
+def _runs(columns: np.ndarray) -> list[tuple[int, int]]:
+    """Contiguous [first, last] runs of the True entries."""
+    xs = np.flatnonzero(columns)
+    breaks = np.flatnonzero(np.diff(xs) > 1)
+    starts = np.concatenate([[xs[0]], xs[breaks + 1]])
+    ends = np.concatenate([xs[breaks], [xs[-1]]])
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+def _week(spec: dict[int, tuple[float, dict[str, int]]]) -> list[DayRow]:
+    rows = [DayRow(date(2024, 3, 9) + timedelta(days=i)) for i in range(7)]
+    for i, (mood, counts) in spec.items():
+        rows[i].mood, rows[i].notes = mood, sum(counts.values())
+        rows[i].counts.update(counts)
+    return rows
+
+
+def test_chart_draws_the_mood_line_and_the_day_counts() -> None:
+    # Nothing on day 3 (Mar 12); the moods are all different, so their order is checkable.
+    spec = {
+        0: (1.0, {"positive": 1}),
+        1: (-1.0, {"positive": 2, "negative": 1}),
+        2: (0.5, {"neutral": 4}),
+        4: (0.0, {"excited": 3}),
+        5: (-0.5, {"negative": 2}),
+        6: (0.25, {"positive": 1, "neutral": 1}),
+    }
+    px = _pixels(chart_mod.render_trend_chart(_week(spec), "en", "UTC"))
+    masks = {tag: _where(px, colour) for tag, colour in BARS.items()}
+    bars = _runs(np.any(np.stack(list(masks.values())), axis=(0, 1)))
+    assert len(bars) == 6, bars  # one bar per day with notes
+    centres = [(a + b) // 2 for a, b in bars]
+    step = centres[1] - centres[0]
+    gaps = np.diff(centres)
+    # Equal spacing, with one empty day between the third and the fourth bar.
+    assert np.allclose(gaps, [step, step, 2 * step, step, step], atol=2), gaps
+    days = [0, 1, 2, 4, 5, 6]
+
+    # Stacked heights: pixels per note from all bars together; each segment is its count
+    # of notes high (give or take the white edges and anti-aliasing).
+    total = sum(int(m[:, x].sum()) for m in masks.values() for x in centres)
+    unit = total / sum(sum(c.values()) for _, c in spec.values())
+    assert unit > 20
+    for day, x in zip(days, centres, strict=True):
+        counts = spec[day][1]
+        for tag, mask in masks.items():
+            height = int(mask[:, x].sum())
+            expected = unit * counts.get(tag, 0)
+            assert abs(height - expected) <= 3 + 0.03 * expected, (day, tag, height, unit)
+
+    # The line: present at each day with notes, absent on the empty day, and higher
+    # (a smaller row number) for a better mood.
+    line = _where(px, LINE)
+    marker_rows = {}
+    for day, x in zip(days, centres, strict=True):
+        rows = np.flatnonzero(line[:, x])
+        assert rows.size >= 8, (day, rows)  # the marker, not a stray pixel
+        marker_rows[day] = float(np.median(rows))
+    empty_day = centres[2] + step
+    assert not line[:, empty_day - 3: empty_day + 4].any()
+    by_height = sorted(marker_rows, key=lambda d: marker_rows[d])
+    assert by_height == [0, 2, 6, 4, 5, 1]  # moods 1.0, 0.5, 0.25, 0.0, -0.5, -1.0
+    assert not _where(px, NO_DATA).any()
+
+
+def test_chart_of_an_empty_period_says_no_data() -> None:
+    px = _pixels(chart_mod.render_trend_chart(_week({}), "en", "UTC"))
+    assert not _where(px, LINE).any()
+    for colour in BARS.values():
+        assert not _where(px, colour).any()
+    notice = _where(px, NO_DATA)
+    assert notice.sum() > 300  # the words "no data", large
+    ys, xs = np.nonzero(notice)
+    width = px.shape[1]
+    assert abs((xs.min() + xs.max()) / 2 - width * 0.52) < width * 0.05  # centred on the plot
 
 
 # --- CLI ------------------------------------------------------------------------------------

@@ -13,7 +13,13 @@ COMMANDS = {
         "• `/voicemood last` — analyse your most recent audio file in this channel\n"
         "• `/trend [7d|30d|90d]` — your mood over time (only you see it; the chart comes "
         "by direct message)\n"
-        "• `/voicemood forget` — delete everything I have stored about you"
+        "• `/voicemood forget` — delete everything I have stored about you\n"
+        "• `/voicemood export [csv|json] [days]` — your history as a file, by direct message\n"
+        "• `/voicemood digest [on [weekday] [HH:MM] | off | tz Area/City]` — a weekly mood "
+        "digest by direct message\n"
+        "• `/voicemood privacy [transcripts off|on]` — what I keep about you\n"
+        "• Message menu › *Analyse this voice note* — analyse a clip now (the only way in "
+        "channels set to on-demand)"
     ),
     "zh": (
         "在我所在的频道里（或在这里私信我）录一段音频或分享音频/视频文件（m4a、mp4、webm、mp3、ogg、"
@@ -21,7 +27,12 @@ COMMANDS = {
         "• `/voicemood` — 显示本帮助\n"
         "• `/voicemood last` — 分析你在本频道最近的一个音频文件\n"
         "• `/trend [7d|30d|90d]` — 你一段时间以来的情绪（只有你能看到，图表通过私信发送）\n"
-        "• `/voicemood forget` — 删除我保存的关于你的全部内容"
+        "• `/voicemood forget` — 删除我保存的关于你的全部内容\n"
+        "• `/voicemood export [csv|json] [天数]` — 把你的记录导出为文件，通过私信发送\n"
+        "• `/voicemood digest [on [星期] [HH:MM] | off | tz 地区/城市]` — 每周情绪摘要，"
+        "通过私信发送\n"
+        "• `/voicemood privacy [transcripts off|on]` — 我保存了什么\n"
+        "• 消息菜单 › *Analyse this voice note* — 立即分析一段音频（按需模式的频道只能这样分析）"
     ),
 }
 

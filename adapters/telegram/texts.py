@@ -17,6 +17,10 @@ PHRASES: dict[str, dict[str, str]] = {
             "/history [n] — your last n analyses (default 5)\n"
             "/trend [7d|30d|90d] — how your mood has been going\n"
             "/forget — delete everything stored about you\n"
+            "/export [csv|json] [days] — your history as a file\n"
+            "/digest [on [weekday] [HH:MM] | off | tz Area/City] — a weekly mood digest\n"
+            "/privacy [transcripts off|on] — what I keep about you\n"
+            "/mood — reply with it to a voice note to have it analysed\n"
             "/help — this message"
         ),
         "send_voice": "Send me a voice note (or an audio file) and I'll tell you what I "
@@ -38,6 +42,10 @@ PHRASES: dict[str, dict[str, str]] = {
             "/history [n] — 你最近的 n 条分析（默认 5 条）\n"
             "/trend [7d|30d|90d] — 你的情绪走势\n"
             "/forget — 删除保存的关于你的全部内容\n"
+            "/export [csv|json] [天数] — 把你的记录导出为文件\n"
+            "/digest [on [星期] [HH:MM] | off | tz 地区/城市] — 每周情绪摘要\n"
+            "/privacy [transcripts off|on] — 我保存了什么\n"
+            "/mood — 用它回复一条语音，我就会分析\n"
             "/help — 显示本说明"
         ),
         "send_voice": "给我发一条语音（或音频文件），我会告诉你我听到了什么。/help 查看命令。",

@@ -1,0 +1,247 @@
+"""The JSON API beside the page: ``/api/analyze``, ``/api/history``, ``/api/trend``,
+``/api/trend.png`` and ``/healthz`` (documented in ``docs/api.md``).
+
+It only translates HTTP to :class:`bot.service.AnalysisService` calls. ``POST /api/analyze``
+answers exactly what ``voicemood analyze --json`` prints for one file (the upload's name
+as ``file``), errors included, with an HTTP status per error code (:data:`STATUS`).
+The request body may not exceed the audio byte limit; the upload lives only in the
+multipart parser's temporary file, which is closed (and so deleted) before analysis starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+
+from adapters.web.auth import API_USER, LOCAL_USER, Access, basic_credentials
+from bot.analysis import Sender, error_json
+from bot.trend import parse_period
+from inference.errors import Busy
+
+if TYPE_CHECKING:
+    from bot.analysis import Analysis
+    from bot.service import AnalysisService
+    from bot.settings import Settings
+    from bot.trend import TrendReport
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "web"
+#: HTTP status per error code; codes not listed are input refusals (422).
+STATUS = {
+    "bad_request": 400,
+    "empty": 400,
+    "unauthorized": 401,
+    "too_large": 413,
+    "not_audio": 415,
+    "unsupported_codec": 415,
+    "busy": 503,
+    "model_unavailable": 503,
+    "internal": 500,
+}
+#: Multipart framing (boundaries, part headers, a ``store`` field) on top of the audio.
+MULTIPART_SLACK = 16 * 1024
+MAX_HISTORY = 100
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": {"code", "message"}}`` with its HTTP status."""
+
+    def __init__(self, code: str, message: str, *, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+class _BodyTooLarge(MultiPartException):
+    """Raised from the body reader; starlette's parser then closes its temporary files."""
+
+
+def _error_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=STATUS.get(body["error"]["code"], 422),
+                        headers=headers)
+
+
+def build_api(service: AnalysisService, settings: Settings, access: Access) -> APIRouter:
+    """The API routes over ``service``; ``access`` decides who the caller is."""
+    router = APIRouter()
+    limit = settings.max_audio_bytes
+
+    async def caller(request: Request) -> str:
+        """The history user of this request, or :class:`ApiError` ``unauthorized``."""
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            if access.check_token(header[7:].strip()):
+                return LOCAL_USER if access.open else API_USER
+        elif header and not access.open:
+            creds = basic_credentials(header)
+            if creds and await access.check_password_async(*creds):
+                return creds[0]
+        elif access.open and access.api_token is None:
+            return LOCAL_USER
+        raise ApiError("unauthorized", "missing or wrong credentials: send "
+                       "'Authorization: Bearer <VOICEMOOD_API_TOKEN>'"
+                       + ("" if access.open else " or a web login as HTTP Basic"),
+                       headers={"WWW-Authenticate": 'Bearer realm="voicemood"'
+                                + ("" if access.open else ', Basic realm="voicemood"')})
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        """Liveness: the process answers and its models are loaded."""
+        return {"status": "ok", "models": service.pipeline.models()}
+
+    @router.post("/api/analyze")
+    async def analyze(request: Request, store: bool = True) -> JSONResponse:
+        """One audio file in multipart field ``file``: the ``analyze --json`` object."""
+        user = await caller(request)
+        name, audio = await _read_upload(request, limit)
+        try:
+            if store:
+                sender = Sender(PLATFORM, user, user, uuid.uuid4().hex)
+                analysis = await service.analyze(audio, sender)
+            else:
+                analysis = await service.analyze_bytes(audio)
+        except Exception as exc:
+            body = error_json(exc)
+            if body["error"]["code"] == "internal":
+                log.exception("analysis of an upload failed")
+            headers = None
+            if isinstance(exc, Busy):
+                headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+            return _error_response({"file": name, **body}, headers)
+        return JSONResponse({"file": name, **analysis.to_json()})
+
+    @router.get("/api/history")
+    async def history(request: Request, limit: str = "5") -> dict[str, Any]:
+        """The caller's latest ``limit`` analyses, newest first."""
+        user = await caller(request)
+        try:
+            n = int(limit)
+        except ValueError:
+            n = 0
+        if not 1 <= n <= MAX_HISTORY:
+            raise ApiError("bad_request", f"limit must be a whole number from 1 to {MAX_HISTORY}")
+        items = await service.history(PLATFORM, user, n)
+        return {"user": user, "items": [history_item(a) for a in items]}
+
+    @router.get("/api/trend")
+    async def trend(request: Request, days: str = "7", lang: str = "en") -> dict[str, Any]:
+        """The caller's ``/trend`` numbers and summary for the last ``days`` days."""
+        report = await _trend(request, days, lang, chart=False)
+        return trend_json(report)
+
+    @router.get("/api/trend.png")
+    async def trend_png(request: Request, days: str = "7", lang: str = "en") -> Response:
+        """The trend chart; 404 ``no_chart`` while the period has too few notes."""
+        report = await _trend(request, days, lang, chart=True)
+        if report.png is None:
+            return JSONResponse({"error": {"code": "no_chart", "message":
+                                           "too few notes in this period for a chart"}},
+                                status_code=404)
+        return Response(report.png, media_type="image/png",
+                        headers={"Cache-Control": "no-store"})
+
+    async def _trend(request: Request, days: str, lang: str, *, chart: bool) -> TrendReport:
+        user = await caller(request)
+        try:
+            n = parse_period(days)
+        except ValueError as exc:
+            raise ApiError("bad_request", str(exc)) from None
+        report = await service.trend(PLATFORM, user, n, lang)
+        if not chart:
+            report.png = None
+        return report
+
+    return router
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer :class:`ApiError` as ``{"error": {"code", "message"}}``."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _error_response({"error": {"code": exc.code, "message": exc.message}},
+                               exc.headers)
+
+
+async def _read_upload(request: Request, limit: int) -> tuple[str, bytes]:
+    """The ``file`` part's name and bytes; refuses a body over ``limit`` (+ framing) early."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise ApiError("bad_request", "send the audio as multipart/form-data in field 'file'")
+    declared = request.headers.get("content-length")
+    ceiling = limit + MULTIPART_SLACK
+    if declared is not None and declared.isdigit() and int(declared) > ceiling:
+        raise _too_large(limit)
+    received = 0
+    receive = request.receive
+
+    async def counted() -> dict[str, Any]:
+        # Chunked bodies carry no length: count what actually arrives.
+        nonlocal received
+        message = await receive()
+        received += len(message.get("body", b""))
+        if received > ceiling:
+            raise _BodyTooLarge("body too large")
+        return message
+
+    bounded = Request(request.scope, receive=counted)
+    try:
+        async with bounded.form(max_files=1, max_fields=8) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise ApiError("bad_request", "no file in multipart field 'file'")
+            data = await upload.read(limit + 1)
+            name = upload.filename or "upload"
+    except HTTPException as exc:  # starlette turns parser errors into 400s
+        if received > ceiling:
+            raise _too_large(limit) from None
+        raise ApiError("bad_request", f"malformed multipart body: {exc.detail}") from None
+    if len(data) > limit:
+        raise _too_large(limit)
+    return name, data
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError("too_large", f"The file is larger than the limit of {limit} bytes.")
+
+
+def history_item(a: Analysis) -> dict[str, Any]:
+    """One stored analysis: ``created_at`` (ISO 8601, UTC) plus the ``analyze --json`` fields."""
+    when = datetime.fromtimestamp(a.created_at, UTC).isoformat(timespec="seconds")
+    return {"created_at": when, **a.to_json()}
+
+
+def trend_json(r: TrendReport) -> dict[str, Any]:
+    """The numbers behind ``/trend`` and its summary text."""
+    def rnd(v: float | None) -> float | None:
+        return None if v is None else round(v, 3)
+
+    return {
+        "days": r.days,
+        "start": r.start.isoformat(),
+        "end": r.end.isoformat(),
+        "tz": r.tz,
+        "notes": r.notes,
+        "previous_notes": r.previous_notes,
+        "minutes": round(r.minutes, 2),
+        "tag_shares": {k: round(v, 3) for k, v in r.tag_shares.items()},
+        "mood": rnd(r.mood),
+        "previous_mood": rnd(r.previous_mood),
+        "direction": r.direction,
+        "change": rnd(r.change),
+        "top_voice": r.top_voice,
+        "sustained_negative": r.sustained_negative,
+        "daily": [{"date": d.date.isoformat(), "notes": d.notes, "mood": rnd(d.mood),
+                   "counts": dict(d.counts)} for d in r.daily],
+        "text": r.text,
+    }

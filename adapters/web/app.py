@@ -1,0 +1,335 @@
+"""The web page (Gradio) and the JSON API on one FastAPI server, over one AnalysisService.
+
+The page: an *Analyse* tab (record or upload, then the tag, the voice and words readings,
+the transcript, duration, language, and the timings in a collapsed panel) and a *History*
+tab (recent notes and the ``/trend`` summary with its chart for 7 / 30 / 90 days). English
+or Chinese, chosen from the browser's ``Accept-Language`` and switchable on the page.
+
+Works offline: Gradio's analytics are off, the default theme's fonts come with Gradio (a
+``GoogleFont`` theme would fetch from Google), FastAPI's docs pages (which load Swagger from
+a CDN) are off, and there is no server-side rendering through Node. An uploaded or
+recorded clip is read and its file deleted at once (a clip uploaded and never analysed is
+swept from Gradio's cache within minutes). The trend chart goes to the browser inline, so
+it is never written to disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import html
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+# Before Gradio is imported: it reads the setting at import time as well as per Blocks.
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+import gradio as gr  # noqa: E402
+import uvicorn  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+
+from adapters.web import texts  # noqa: E402
+from adapters.web.api import PLATFORM, build_api, install_error_handlers  # noqa: E402
+from adapters.web.auth import LOCAL_USER, Access  # noqa: E402
+from bot import wording  # noqa: E402
+
+# Analysis at run time: Gradio reads the events' type hints to find the gr.Request.
+from bot.analysis import Analysis, Sender, error_json  # noqa: E402
+from inference.types import TAG_ZH  # noqa: E402
+
+if TYPE_CHECKING:
+    from bot.service import AnalysisService
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Port of ``voicemood web`` when ``VOICEMOOD_WEB_PORT`` is unset (the seed's Gradio port).
+DEFAULT_PORT = 6006
+#: Notes listed on the History tab.
+RECENT_NOTES = 20
+PERIODS = ["7", "30", "90"]
+#: Seconds between sweeps of Gradio's cache, and the age at which its files go.
+CACHE_SWEEP = (60, 120)
+
+
+def _user(request: gr.Request | None) -> str:
+    return (request.username if request is not None else None) or LOCAL_USER
+
+
+def _read_and_delete(path: str) -> bytes:
+    """The clip Gradio stored for this event; its file is removed as soon as it is read."""
+    try:
+        return Path(path).read_bytes()
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _tag_md(a: Analysis) -> str:
+    return "### " + wording.tag_line(a.label, a.emotion.confidence, a.emotion.valence)
+
+
+def _readings_md(a: Analysis, lang: str) -> str:
+    t = texts.ui(lang)
+    voice, text = a.emotion.voice, a.emotion.text
+    lines = [t["voice"].format(label=voice.label, arousal=voice.arousal) if voice
+             else t["voice_off"]]
+    if text is not None:
+        label = text.label if lang == "en" else TAG_ZH.get(text.label, text.label)
+        lines.append(t["words"].format(label=label, score=text.scores.get(text.label, 0.0)))
+    else:
+        lines.append(t["words_off"])
+    return "\n\n".join(lines)
+
+
+def _result(a: Analysis | None, lang: str) -> list[Any]:
+    """Values of the result components for ``a`` (all empty without one)."""
+    if a is None:
+        return ["", "", "", "", None]
+    t = texts.ui(lang)
+    details = t["duration_language"].format(duration=a.duration_s, language=a.language or "?")
+    data = a.to_json()
+    return [_tag_md(a), _readings_md(a, lang), a.transcript, details,
+            {"timings": data["timings"], "models": data["models"]}]
+
+
+def _chart_html(png: bytes, title: str) -> str:
+    """The chart as an inline image: no file in Gradio's cache for anyone to fetch later."""
+    data = base64.b64encode(png).decode("ascii")
+    return (f'<img src="data:image/png;base64,{data}" alt="{html.escape(title)}" '
+            'style="max-width: 100%; height: auto">')
+
+
+def build_demo(service: AnalysisService, settings: Settings) -> gr.Blocks:
+    """The page: Analyse and History tabs; the analysis is also Gradio's ``analyze`` endpoint."""
+
+    async def analyse(path: str | None, lang: str, request: gr.Request,
+                      progress: gr.Progress = gr.Progress()) -> list[Any]:  # noqa: B008
+        """One recorded or uploaded clip -> tag, readings, transcript, details, timings."""
+        t = texts.ui(lang)
+        if not path:
+            raise gr.Error(t["no_audio"])
+        progress(0.1, desc=t["working"])
+        audio = await asyncio.to_thread(_read_and_delete, path)
+        user = _user(request)
+        try:
+            analysis = await service.analyze(audio, Sender(PLATFORM, user, user,
+                                                           uuid.uuid4().hex))
+        except Exception as exc:
+            if error_json(exc)["error"]["code"] == "internal":
+                log.exception("analysis of a web upload failed")
+            raise gr.Error(wording.error_reply(exc, lang, settings)) from None
+        return [*_result(analysis, lang), analysis]
+
+    async def show_history(days: str, lang: str, request: gr.Request) -> list[Any]:
+        """The trend summary, its chart and the recent notes of the signed-in user."""
+        t = texts.ui(lang)
+        user = _user(request)
+        report = await service.trend(PLATFORM, user, int(days), lang)
+        items = await service.history(PLATFORM, user, RECENT_NOTES)
+        zone = ZoneInfo(settings.tz)
+        rows = [[datetime.fromtimestamp(a.created_at, zone).strftime("%Y-%m-%d %H:%M"),
+                 wording.tag_line(a.label, a.emotion.confidence, a.emotion.valence),
+                 a.transcript] for a in items]
+        chart = _chart_html(report.png, t["chart"]) if report.png else ""
+        table = {"headers": [t["col_time"], t["col_tag"], t["col_transcript"]],
+                 "data": rows or [["", "", ""]]}
+        summary = "\n\n".join(line for line in report.text.splitlines() if line.strip())
+        return [summary, chart, table]
+
+    def relabel(lang: str) -> list[Any]:
+        """Every fixed text of the page in ``lang``."""
+        t = texts.ui(lang)
+        return [
+            gr.update(value=t["title"]), gr.update(value=t["intro"]),
+            gr.update(label=t["language"]),
+            gr.Tab(label=t["tab_analyse"]), gr.Tab(label=t["tab_history"]),
+            gr.update(label=t["audio"]), gr.update(value=t["analyse"]),
+            gr.update(label=t["tag"]), gr.update(label=t["readings"]),
+            gr.update(label=t["transcript"]), gr.update(label=t["details"]),
+            gr.Accordion(label=t["timings"]),
+            gr.update(label=t["days"]), gr.update(value=t["refresh"]),
+            gr.update(label=t["trend"]), gr.update(),
+            gr.update(label=t["recent"]),
+        ]
+
+    def who(lang: str, request: gr.Request) -> str:
+        t = texts.ui(lang)
+        if request is not None and request.username:
+            return t["signed_in"].format(user=request.username, logout="logout")
+        return t["local"]
+
+    async def on_load(request: gr.Request) -> list[Any]:
+        lang = texts.lang_from_header(request.headers.get("accept-language"))
+        return [lang, who(lang, request), *await show_history(PERIODS[0], lang, request)]
+
+    async def on_language(lang: str, days: str, last: Analysis | None,
+                          request: gr.Request) -> list[Any]:
+        return [*relabel(lang), who(lang, request), *_result(last, lang),
+                *await show_history(days, lang, request)]
+
+    t = texts.ui("en")
+    with gr.Blocks(title="voicemood", analytics_enabled=False,
+                   delete_cache=CACHE_SWEEP) as demo:
+        last = gr.State(None)
+        with gr.Row():
+            with gr.Column(scale=4):
+                title = gr.Markdown(t["title"])
+                intro = gr.Markdown(t["intro"])
+                account = gr.Markdown(elem_id="account")
+            lang = gr.Radio([("English", "en"), ("中文", "zh")], value="en", scale=1,
+                            label=t["language"], elem_id="language")
+        with gr.Tab(t["tab_analyse"], elem_id="tab-analyse") as analyse_tab:
+            clip = gr.Audio(sources=["upload", "microphone"], type="filepath",
+                            label=t["audio"], elem_id="clip")
+            run = gr.Button(t["analyse"], variant="primary", elem_id="analyse")
+            tag = gr.Markdown(label=t["tag"], show_label=True, container=True,
+                              elem_id="tag")
+            readings = gr.Markdown(label=t["readings"], show_label=True, container=True,
+                                   elem_id="readings")
+            transcript = gr.Textbox(label=t["transcript"], interactive=False, lines=3,
+                                    elem_id="transcript")
+            details = gr.Markdown(label=t["details"], show_label=True, container=True,
+                                  elem_id="details")
+            with gr.Accordion(t["timings"], open=False, elem_id="timings") as timings_panel:
+                timings = gr.JSON(show_label=False)
+        with gr.Tab(t["tab_history"], elem_id="tab-history") as history_tab:
+            with gr.Row():
+                days = gr.Radio(PERIODS, value=PERIODS[0], label=t["days"], elem_id="days")
+                refresh = gr.Button(t["refresh"], elem_id="refresh")
+            trend = gr.Markdown(label=t["trend"], show_label=True, container=True,
+                                elem_id="trend")
+            chart = gr.HTML(elem_id="chart")
+            recent = gr.Dataframe(label=t["recent"], interactive=False, wrap=True,
+                                  elem_id="recent")
+
+        # Events last, as in the Gradio examples.
+        result = [tag, readings, transcript, details, timings]
+        history = [trend, chart, recent]
+        labelled = [title, intro, lang, analyse_tab, history_tab, clip, run, tag, readings,
+                    transcript, details, timings_panel, days, refresh, trend, chart, recent]
+        # The engine batches and refuses when full: Gradio must not serialise the calls.
+        run.click(analyse, inputs=[clip, lang], outputs=[*result, last], api_name="analyze",
+                  concurrency_limit=None)
+        for trigger in (refresh.click, days.change, history_tab.select):
+            trigger(show_history, inputs=[days, lang], outputs=history, api_name=False,
+                    concurrency_limit=None)
+        demo.load(on_load, outputs=[lang, account, *history], api_name=False)
+        lang.change(on_language, inputs=[lang, days, last],
+                    outputs=[*labelled, account, *result, *history], api_name=False)
+    return demo
+
+
+def build_app(service: AnalysisService, settings: Settings, access: Access) -> FastAPI:
+    """One FastAPI app: the JSON API and ``/healthz``, then the page mounted at ``/``."""
+    # No /docs or /redoc: FastAPI's pages load Swagger UI from a CDN.
+    app = FastAPI(title="voicemood", docs_url=None, redoc_url=None, openapi_url=None)
+    install_error_handlers(app)
+    app.include_router(build_api(service, settings, access))
+    demo = build_demo(service, settings)
+    # The async check: bcrypt runs in a thread, not on the loop that serves everyone.
+    auth = None if access.open else access.check_password_async
+    return gr.mount_gradio_app(
+        app, demo, path="/", auth=auth, auth_message="voicemood",
+        max_file_size=settings.max_audio_bytes, ssr_mode=False, footer_links=[],
+        run_history=False, mcp_server=False, enable_monitoring=False, pwa=False,
+        # Only gr.Error texts reach people, never an exception's own text.
+        show_error=False, app_kwargs={"openapi_url": None},
+    )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handlers: the CLI owns SIGINT/SIGTERM and cancels us."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[override]
+        yield
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise RuntimeError(f"the web page cannot listen on {host}:{port}: "
+                           f"{exc.strerror or exc}") from None
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+@dataclass
+class RunningWeb:
+    """A started web server: its address, and the task that runs it."""
+
+    url: str
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+    sock: socket.socket
+
+    async def stop(self) -> None:
+        """Finish open requests and close the listening socket."""
+        self.server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        self.sock.close()
+
+
+async def start_web(service: AnalysisService, settings: Settings,
+                    port: int | None = None) -> RunningWeb:
+    """Check access, bind, and start serving; returns once requests are answered.
+
+    Raises :class:`~adapters.web.auth.WebAccessError` (no logins on a non-loopback host,
+    bad ``VOICEMOOD_WEB_USERS``) or :class:`RuntimeError` (the port is taken).
+    """
+    host = settings.web_host
+    if port is None:  # 0 (tests): any free port
+        port = settings.web_port or DEFAULT_PORT
+    access = Access.from_settings(settings, host)
+    app = build_app(service, settings, access)
+    sock = _bind(host, port)
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on",
+                            timeout_graceful_shutdown=5)
+    server = _Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="web")
+    while not server.started:
+        if task.done():
+            sock.close()
+            task.result()  # re-raises what stopped it
+            raise RuntimeError("the web server stopped while starting")
+        await asyncio.sleep(0.02)
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{sock.getsockname()[1]}/"
+    log.info("web page and JSON API at %s (%s)", url,
+             "local user, no login" if access.open else f"{len(access.logins)} logins")
+    return RunningWeb(url, server, task, sock)
+
+
+@contextlib.asynccontextmanager
+async def running_web(service: AnalysisService, settings: Settings,
+                      port: int | None = None) -> AsyncIterator[RunningWeb]:
+    """:func:`start_web` as an ``async with`` block that stops the server on exit."""
+    web = await start_web(service, settings, port)
+    try:
+        yield web
+    finally:
+        await web.stop()
+
+
+async def serve_web(service: AnalysisService, settings: Settings) -> None:
+    """Run the page and the JSON API until cancelled, then stop cleanly."""
+    async with running_web(service, settings) as web:
+        print(f"voicemood: web page at {web.url}", flush=True)
+        await asyncio.shield(web.task)

@@ -1,0 +1,96 @@
+"""The page's own words in English and Chinese; replies shared with the bots come from
+:mod:`bot.wording`."""
+
+from __future__ import annotations
+
+UI: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "# voicemood",
+        "intro": "Record or upload a voice note. You get back what you said and the mood "
+                 "heard in your words and your voice.",
+        "tab_analyse": "Analyse",
+        "tab_history": "History",
+        "audio": "Voice note: record, or upload ogg, mp3, m4a, mp4, webm, wav or flac",
+        "analyse": "Analyse",
+        "tag": "Mood",
+        "readings": "Voice and words",
+        "transcript": "Transcript",
+        "details": "Recording",
+        "duration_language": "{duration:.1f} s · language: {language}",
+        "timings": "Timings and models",
+        "voice": "voice: {label} (arousal {arousal:.2f})",
+        "voice_off": "voice: off",
+        "words": "words: {label} ({score:.2f})",
+        "words_off": "words: off",
+        "days": "Period (days)",
+        "refresh": "Refresh",
+        "trend": "Trend",
+        "chart": "Mood per day",
+        "recent": "Recent notes",
+        "col_time": "time",
+        "col_tag": "mood",
+        "col_transcript": "transcript",
+        "working": "Analysing the recording…",
+        "no_audio": "Record or upload a voice note first.",
+        "signed_in": "Signed in as **{user}** · [log out]({logout})",
+        "local": "Local use: no login, your notes are kept as user “local”.",
+        "language": "Language",
+    },
+    "zh": {
+        "title": "# voicemood 语音情绪",
+        "intro": "录一段语音或上传音频文件，即可看到你说的内容，以及从话语和声音中听出的情绪。",
+        "tab_analyse": "分析",
+        "tab_history": "历史",
+        "audio": "语音：录音，或上传 ogg、mp3、m4a、mp4、webm、wav、flac 文件",
+        "analyse": "分析",
+        "tag": "情绪",
+        "readings": "声音与文字",
+        "transcript": "转写",
+        "details": "录音",
+        "duration_language": "{duration:.1f} 秒 · 语言：{language}",
+        "timings": "耗时与模型",
+        "voice": "声音：{label}（激活度 {arousal:.2f}）",
+        "voice_off": "声音：未启用",
+        "words": "文字：{label}（{score:.2f}）",
+        "words_off": "文字：未启用",
+        "days": "时间范围（天）",
+        "refresh": "刷新",
+        "trend": "趋势",
+        "chart": "每日情绪",
+        "recent": "最近的语音",
+        "col_time": "时间",
+        "col_tag": "情绪",
+        "col_transcript": "转写",
+        "working": "正在分析录音…",
+        "no_audio": "请先录音或上传一段语音。",
+        "signed_in": "已登录：**{user}** · [退出]({logout})",
+        "local": "本机使用：无需登录，记录保存在用户 “local” 名下。",
+        "language": "语言",
+    },
+}
+
+
+def ui(lang: str | None) -> dict[str, str]:
+    """The page's texts in ``lang`` ("zh…" Chinese, anything else English)."""
+    return UI["zh" if (lang or "").lower().startswith("zh") else "en"]
+
+
+def lang_from_header(accept_language: str | None) -> str:
+    """"zh" or "en" from an ``Accept-Language`` header: the preferred one of the two."""
+    best, best_q = "en", -1.0
+    for position, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        tag = tag.strip().lower()
+        if not tag.startswith(("zh", "en")):
+            continue
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        # Equal weights keep the header's order.
+        score = q - position * 1e-6
+        if score > best_q:
+            best, best_q = tag[:2], score
+    return best

@@ -1,0 +1,92 @@
+"""What travels through the queue, in the JSON that Celery's default serializer carries.
+
+A request is the audio (base64), the sender's input limits and a language hint. An answer
+is either ``{"result": PipelineResult.to_json()}`` or ``{"error": {...}}`` for a refusal
+(:class:`~inference.errors.VoicemoodError`): refusals are answers, so they come back as
+data and the front end raises the same class with the same ``code`` and attributes
+(``retry_after_s`` of :class:`~inference.errors.Busy`...) that the in-process pipeline would
+have raised. Only unexpected faults travel as Celery task failures.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from inference.errors import VoicemoodError
+from inference.pipeline import PipelineResult
+
+#: The input limits a front end sends with each note (InferenceConfig field names).
+LIMIT_FIELDS = ("max_audio_seconds", "max_audio_bytes", "decode_timeout_s")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One note for a worker."""
+
+    audio: bytes
+    limits: dict[str, float]
+    lang: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Task keyword arguments."""
+        return {"audio_b64": base64.b64encode(self.audio).decode("ascii"),
+                "limits": dict(self.limits), "lang": self.lang}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Request:
+        """Inverse of :meth:`to_json`; unknown limit names are dropped."""
+        limits = {k: v for k, v in (data.get("limits") or {}).items() if k in LIMIT_FIELDS}
+        return cls(audio=base64.b64decode(data["audio_b64"]), limits=limits,
+                   lang=data.get("lang"))
+
+
+def limits_of(config: Any) -> dict[str, float]:
+    """The input limits of a settings or config object, as a request carries them."""
+    return {name: getattr(config, name) for name in LIMIT_FIELDS}
+
+
+def ok_answer(result: PipelineResult) -> dict[str, Any]:
+    """The answer for an analysed note."""
+    return {"result": result.to_json()}
+
+
+def error_answer(exc: VoicemoodError) -> dict[str, Any]:
+    """The answer for a refused note: class, code, message and simple attributes."""
+    attrs = {k: v for k, v in vars(exc).items()
+             if k != "code" and isinstance(v, (bool, int, float, str))}
+    return {"error": {"type": type(exc).__name__, "code": exc.code, "message": exc.message,
+                      "attrs": attrs}}
+
+
+def read_answer(answer: dict[str, Any]) -> PipelineResult:
+    """The result in ``answer``, or raise the refusal it carries."""
+    if "error" in answer:
+        raise rebuild_error(answer["error"])
+    return PipelineResult.from_json(answer["result"])
+
+
+def rebuild_error(data: dict[str, Any]) -> VoicemoodError:
+    """The exception an :func:`error_answer` describes: the same class where it is known
+    here, else a :class:`VoicemoodError` with the same code (the reply follows the code)."""
+    cls = _error_classes().get(str(data.get("type")), VoicemoodError)
+    code = str(data.get("code") or cls.code)
+    # Built without calling the class's __init__, whose keyword arguments differ per class;
+    # message, code and attributes are set as the worker's instance had them.
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, str(data.get("message", "")))
+    exc.code = code
+    for key, value in (data.get("attrs") or {}).items():
+        setattr(exc, key, value)
+    return exc
+
+
+def _error_classes() -> dict[str, type[VoicemoodError]]:
+    found: dict[str, type[VoicemoodError]] = {}
+    todo: list[type[VoicemoodError]] = [VoicemoodError]
+    while todo:
+        cls = todo.pop()
+        found.setdefault(cls.__name__, cls)
+        todo.extend(cls.__subclasses__())
+    return found
