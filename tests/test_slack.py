@@ -692,11 +692,16 @@ async def test_voicemood_last_analyses_the_callers_latest_audio_file(slack, fake
     new = fake.add_file("F7NEW", clips["m4a"], name="audio_message.m4a", mimetype="audio/mp4",
                         filetype="m4a", user=ALICE, channel=CHANNEL, ts="1700000007.5",
                         subtype="slack_audio", created=now)
+    # The clip's download is held, so its analysis is surely in hand when /last arrives.
+    fake.hold_downloads = asyncio.Event()
     await slack.event(file_event(new, ts="1700000007.5"))
+    await fake.wait_for(lambda: len(fake.calls_to("download")) == 2, what="the clip's download")
     await slack.command("/voicemood", "last", response="last4")
     (racing,) = await slack.responses("last4")
     assert racing["text"] == ("I'm already analysing that file; the reply will appear in its "
                               "thread.")
+    fake.hold_downloads.set()
+    fake.hold_downloads = None
     await fake.wait_for(lambda: len(posts(fake)) >= 2, what="the clip's answer")
     await slack.settle()
     assert posts(fake)[1]["thread_ts"] == "1700000007.5"
