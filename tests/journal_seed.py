@@ -5,7 +5,9 @@ analysis that produced them."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from bot.analysis import Analysis, Sender
 from bot.store import HistoryStore
@@ -72,3 +74,14 @@ class FakeClock:
         async with asyncio.timeout(within):
             while sum(until > self._now for until in self._sleeping) < n:
                 await asyncio.sleep(0.01)
+
+
+def stored_rows(tmp_path: Path) -> list[tuple]:
+    """``(user_id, chat_id, message_id, transcript)`` of every stored analysis, in order, read
+    straight from the SQLite file the test's service wrote (``tmp_path/voicemood.db``)."""
+    con = sqlite3.connect(tmp_path / "voicemood.db")
+    try:
+        return con.execute("SELECT user_id, chat_id, message_id, transcript FROM analyses"
+                           " ORDER BY id").fetchall()
+    finally:
+        con.close()

@@ -5,33 +5,24 @@ on-demand tests run one short clip through the real models."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
-import hmac
 import json
-import sqlite3
-import time
 import urllib.parse
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
-from adapters.slack import EVENTS_PATH, SlackBot, serve_slack
 from bot.journal_store import JournalStore
-from bot.service import AnalysisService
 from tests.audio_factory import speech_file
-from tests.conftest import make_settings
-from tests.fake_slack import BOT_TOKEN, BOT_USER_ID, FakeSlack
-from tests.journal_seed import FakeClock, row, seed
+from tests.fake_slack import FakeSlack
+from tests.journal_seed import FakeClock, row, seed, stored_rows
+from tests.test_slack import ALICE, BOB, CHANNEL, Harness
+from tests.test_slack import running as slack_running
 
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-CHANNEL = "C0GENERAL"
-ALICE, BOB = "U0ALICE", "U0BOB"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ZH = "今天很开心，我们去公园了。"
 T1, T2 = 1795138200.0, 1795275930.0  # 2026-11-20T01:30:00Z, 2026-11-21T15:45:30Z
@@ -67,39 +58,19 @@ async def fake() -> AsyncIterator[Slack]:
 
 
 class App:
-    """The running app and a signed HTTP client for it."""
+    """The running app (tests/test_slack.py's harness), spoken to the way these tests do:
+    ``/voicemood`` sub-commands, events and the message shortcut, each acknowledged."""
 
-    def __init__(self, bot: SlackBot, fake: Slack, http: aiohttp.ClientSession) -> None:
-        self.bot, self.fake, self.http = bot, fake, http
-        self.service: AnalysisService = bot.service
-
-    async def _post(self, body: str, content_type: str) -> int:
-        ts = str(int(time.time()))
-        sig = "v0=" + hmac.new(SECRET.encode(), f"v0:{ts}:{body}".encode(),
-                               hashlib.sha256).hexdigest()
-        async with self.http.post(
-                f"http://127.0.0.1:{self.bot.http_port}{EVENTS_PATH}", data=body.encode(),
-                headers={"Content-Type": content_type, "X-Slack-Request-Timestamp": ts,
-                         "X-Slack-Signature": sig}) as resp:
-            await resp.read()
-            return resp.status
+    def __init__(self, harness: Harness) -> None:
+        self.harness = harness
+        self.bot, self.fake, self.service = harness.bot, harness.fake, harness.service
 
     async def command(self, text: str, *, user: str = ALICE, response: str = "cmd") -> None:
-        body = urllib.parse.urlencode({
-            "token": "legacy", "team_id": "T0TEAM", "team_domain": "fake",
-            "channel_id": CHANNEL, "channel_name": "general", "user_id": user,
-            "user_name": user.lower(), "command": "/voicemood", "text": text,
-            "api_app_id": "A0VOICE", "response_url": self.fake.response_url(response),
-            "trigger_id": "1.2.3"})
-        assert await self._post(body, "application/x-www-form-urlencoded") == 200
+        reply = await self.harness.command("/voicemood", text, user=user, response=response)
+        assert reply.status == 200
 
     async def event(self, event: dict[str, Any]) -> None:
-        body = json.dumps({
-            "token": "legacy", "team_id": "T0TEAM", "api_app_id": "A0VOICE",
-            "type": "event_callback", "event_id": f"Ev{event['ts']}",
-            "event_time": int(time.time()), "event": event,
-            "authorizations": [{"team_id": "T0TEAM", "user_id": BOT_USER_ID, "is_bot": True}]})
-        assert await self._post(body, "application/json") == 200
+        assert (await self.harness.event(event)).status == 200
 
     async def shortcut(self, message: dict[str, Any], *, user: str, response: str) -> None:
         payload = {
@@ -110,11 +81,11 @@ class App:
             "channel": {"id": CHANNEL, "name": "general"}, "message_ts": message["ts"],
             "message": message, "response_url": self.fake.response_url(response)}
         body = urllib.parse.urlencode({"payload": json.dumps(payload)})
-        assert await self._post(body, "application/x-www-form-urlencoded") == 200
+        reply = await self.harness.post(body, "application/x-www-form-urlencoded")
+        assert reply.status == 200
 
     async def settle(self) -> None:
-        async with asyncio.timeout(90):
-            await self.bot.idle()
+        await self.harness.settle()
 
     def responses(self, name: str) -> list[str]:
         return [c.params["text"] for c in self.fake.calls_to("response")
@@ -124,34 +95,9 @@ class App:
 @contextlib.asynccontextmanager
 async def running(tmp_path: Path, engine: Any, fake: Slack, *, clock: FakeClock | None = None,
                   **overrides: Any) -> AsyncIterator[App]:
-    settings = make_settings(tmp_path, slack_bot_token=BOT_TOKEN, slack_signing_secret=SECRET,
-                             slack_app_token=None, slack_port=0,
-                             slack_api_base_url=fake.api_base, tz="Asia/Shanghai", **overrides)
-    service = await AnalysisService.create(settings, engine=engine)
-    bot = SlackBot(service, settings, working_after_s=60, clock=clock)
-    server = asyncio.create_task(serve_slack(service, settings, bot=bot, host="127.0.0.1"))
-    http = aiohttp.ClientSession()
-    try:
-        ready = asyncio.create_task(bot.ready.wait())
-        await asyncio.wait({ready, server}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
-        ready.cancel()
-        if server.done():
-            server.result()
-        yield App(bot, fake, http)
-    finally:
-        await http.close()
-        server.cancel()
-        await asyncio.gather(server, return_exceptions=True)
-        await service.close(close_engine=False)
-
-
-def stored_rows(tmp_path: Path) -> list[tuple]:
-    con = sqlite3.connect(tmp_path / "voicemood.db")
-    try:
-        return con.execute("SELECT user_id, chat_id, message_id, transcript FROM analyses"
-                           " ORDER BY id").fetchall()
-    finally:
-        con.close()
+    async with slack_running(tmp_path, engine, fake, working_after_s=60, clock=clock,
+                             tz="Asia/Shanghai", **overrides) as harness:
+        yield App(harness)
 
 
 def file_message(fake: Slack, clip: bytes, *, user: str, channel: str, ts: str,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +25,7 @@ from tests import fake_telegram as fk
 from tests.audio_factory import speech_file
 from tests.conftest import make_settings
 from tests.fake_telegram import Call, FakeTelegram
-from tests.journal_seed import FakeClock, row, seed
+from tests.journal_seed import FakeClock, row, seed, stored_rows
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*retry_after.*:telegram.warnings.PTBDeprecationWarning"
@@ -98,15 +97,6 @@ def answers(fake: FakeTelegram, msg: dict, method: str = "sendMessage") -> list[
 
 async def answer(fake: FakeTelegram, msg: dict, method: str = "sendMessage") -> Call:
     return (await fake.wait_for(lambda: answers(fake, msg, method), 60))[0]
-
-
-def stored_rows(tmp_path: Path) -> list[tuple]:
-    con = sqlite3.connect(tmp_path / "voicemood.db")
-    try:
-        return con.execute("SELECT user_id, chat_id, message_id, transcript FROM analyses"
-                           " ORDER BY id").fetchall()
-    finally:
-        con.close()
 
 
 async def seed_history(service: AnalysisService) -> None:

@@ -192,8 +192,9 @@ class Harness:
 @contextlib.asynccontextmanager
 async def running(tmp_path: Path, engine: Any, fake: FakeSlack, *,
                   working_after_s: float = WORKING_AFTER_S, max_tasks: int | None = None,
-                  **overrides: Any) -> AsyncIterator[Harness]:
-    """``serve_slack`` in HTTP mode on a free port, against ``fake``."""
+                  clock: Any = None, **overrides: Any) -> AsyncIterator[Harness]:
+    """``serve_slack`` in HTTP mode on a free port, against ``fake`` (``clock``: the bot's
+    injectable clock, for the digests)."""
     values: dict[str, Any] = {
         "slack_bot_token": BOT_TOKEN, "slack_signing_secret": SECRET, "slack_app_token": None,
         "slack_port": 0, "slack_api_base_url": fake.api_base,
@@ -201,7 +202,8 @@ async def running(tmp_path: Path, engine: Any, fake: FakeSlack, *,
     values.update(overrides)
     settings = make_settings(tmp_path, **values)
     service = await AnalysisService.create(settings, engine=engine)
-    bot = SlackBot(service, settings, working_after_s=working_after_s, max_tasks=max_tasks)
+    bot = SlackBot(service, settings, working_after_s=working_after_s, max_tasks=max_tasks,
+                   clock=clock)
     server = asyncio.create_task(serve_slack(service, settings, bot=bot, host="127.0.0.1"))
     http = aiohttp.ClientSession()
     try:
