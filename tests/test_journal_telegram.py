@@ -16,22 +16,20 @@ from typing import Any
 
 import pytest
 
-from adapters.telegram import serve_telegram
 from adapters.telegram.texts import utf16_len
 from bot.journal_store import JournalStore
 from bot.service import AnalysisService
 from inference.engine import InferenceEngine
 from tests import fake_telegram as fk
 from tests.audio_factory import speech_file
-from tests.conftest import make_settings
 from tests.fake_telegram import Call, FakeTelegram
 from tests.journal_seed import FakeClock, row, seed, stored_rows
+from tests.test_telegram import TOKEN, running_bot
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*retry_after.*:telegram.warnings.PTBDeprecationWarning"
 )
 
-TOKEN = "123456789:AAH-fake-token-for-voicemood-journal-tests-01"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ALICE = fk.user(1001, "Alice", "en")
 BOB = fk.user(1002, "Bob", "en")
@@ -63,22 +61,9 @@ async def running(fake: FakeTelegram, tmp_path: Path, engine: InferenceEngine, *
                   clock: FakeClock | None = None, **overrides: Any
                   ) -> AsyncIterator[AnalysisService]:
     """``serve_telegram`` as ``voicemood serve`` runs it, days cut in Asia/Shanghai."""
-    settings = make_settings(tmp_path, telegram_bot_token=TOKEN,
-                             telegram_api_base_url=fake.api_base,
-                             telegram_file_base_url=fake.file_base, tz="Asia/Shanghai",
-                             **overrides)
-    service = await AnalysisService.create(settings, engine=engine)
-    task = asyncio.create_task(serve_telegram(service, settings, clock=clock))
-    try:
-        await fake.wait_for(lambda: fake.calls_to("getUpdates") or task.done(), 30)
-        if task.done():
-            task.result()
+    async with running_bot(fake, tmp_path, engine, share_cache=False, clock=clock,
+                           tz="Asia/Shanghai", **overrides) as service:
         yield service
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 15)
-        await service.close(close_engine=False)
 
 
 def command(fake: FakeTelegram, u: dict, text: str, chat: dict | None = None,

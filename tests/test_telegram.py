@@ -101,9 +101,10 @@ _SHARED_CACHE: dict[str, Any] = {}
 
 @contextlib.asynccontextmanager
 async def running_bot(fake: FakeTelegram, tmp_path: Path, engine: InferenceEngine, *,
-                      share_cache: bool = True, **overrides: Any
+                      share_cache: bool = True, clock: Any = None, **overrides: Any
                       ) -> AsyncIterator[AnalysisService]:
-    """``serve_telegram`` running as a task (as ``voicemood serve`` runs it).
+    """``serve_telegram`` running as a task (as ``voicemood serve`` runs it; ``clock``: its
+    injectable clock, for the digests).
 
     With ``share_cache`` the service starts with the analyses of clips earlier tests already
     ran through the models (the service's own by-hash cache), so each clip costs one Whisper
@@ -114,7 +115,7 @@ async def running_bot(fake: FakeTelegram, tmp_path: Path, engine: InferenceEngin
     cache = getattr(service, "_cache", None) if share_cache else None
     if isinstance(cache, dict):
         cache.update(_SHARED_CACHE)
-    task = asyncio.create_task(serve_telegram(service, settings))
+    task = asyncio.create_task(serve_telegram(service, settings, clock=clock))
     try:
         first_poll = len(fake.calls_to("getUpdates"))
         await fake.wait_for(lambda: len(fake.calls_to("getUpdates")) > first_poll
