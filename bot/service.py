@@ -76,6 +76,15 @@ class Claim:
         """Whether this is the first delivery of the message and this handler owns it."""
         return not self.in_flight and not self.handled_before
 
+    async def settled(self) -> Analysis | None:
+        """The stored analysis, once the handler holding the message (``in_flight``) is done:
+        None when it refused the note or failed."""
+        if self._pending is None:
+            return self.stored
+        with contextlib.suppress(Exception):
+            return await asyncio.shield(self._pending)
+        return None
+
     async def analyze(self, audio: bytes) -> Analysis:
         """Analyse and store the note of the claimed message (see ``AnalysisService.analyze``)."""
         assert self._service is not None and not self.in_flight, "not the holder of this claim"

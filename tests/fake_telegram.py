@@ -84,6 +84,8 @@ class FakeTelegram:
         self._new_update = asyncio.Condition()
         self._failures: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self._changed = asyncio.Event()
+        #: While set (and not yet released), file downloads wait for it.
+        self.hold_downloads: asyncio.Event | None = None
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -262,6 +264,8 @@ class FakeTelegram:
             if f.path == path:
                 self.downloads.append((path, time.monotonic()))
                 self._changed.set()
+                if self.hold_downloads is not None:
+                    await self.hold_downloads.wait()
                 if f.stream_bytes:
                     return await self._stream(request, f)
                 return web.Response(body=f.data, content_type="application/octet-stream")

@@ -238,6 +238,25 @@ async def test_ondemand_group_downloads_nothing_until_mood(fake, tmp_path, engin
         assert "happy" in (await answer(fake, private["message"])).params["text"].lower()
 
 
+async def test_mood_for_a_note_being_analysed_is_answered_when_it_is_ready(
+        fake, tmp_path, engine, clip):
+    async with running(fake, tmp_path, engine, telegram_group_mode="ondemand"):
+        note = fk.message(ALICE, GROUP, **fk.voice(fake.add_file(clip), len(clip)))
+        fake.push(note)
+        fake.hold_downloads = asyncio.Event()
+        command(fake, BOB, "/mood", GROUP, reply_to_message=note["message"])
+        await fake.wait_for(lambda: fake.downloads)
+        # Alice asks too while Bob's request is still being worked on.
+        command(fake, ALICE, "/mood", GROUP, reply_to_message=note["message"])
+        await asyncio.sleep(0.5)
+        fake.hold_downloads.set()
+        both = await fake.wait_for(lambda: answers(fake, note["message"])[1:] and
+                                   answers(fake, note["message"]))
+        assert len(both) == 2 and "happy" in both[0].params["text"].lower()
+        assert both[1].params["text"] == both[0].params["text"]
+        assert len(fake.downloads) == 1
+
+
 # ----------------------------------------------------------------------------- long
 
 

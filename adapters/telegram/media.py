@@ -124,8 +124,10 @@ async def analyse_note(message: Message, sender_id: int, context: VoicemoodConte
     sender = Sender(PLATFORM, str(sender_id), str(message.chat_id), str(message.message_id))
     async with context.service.claim(sender) as claim:
         if not claim.new:
-            if answer_stored and claim.stored is not None:
-                await reply(message, wording.format_analysis(claim.stored, lang, "html"))
+            # /mood asks for an answer: a note being analysed right now gets it when ready.
+            stored = await claim.settled() if answer_stored else None
+            if stored is not None:
+                await reply(message, wording.format_analysis(stored, lang, "html"))
                 return
             log.info("message %s in chat %s was handled before or is in hand: not answering "
                      "again", message.message_id, message.chat_id)
