@@ -44,8 +44,10 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q -ra
 
+# ruff, then the import layers (pyproject.toml [tool.importlinter]: no cycles, no import upwards).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python bench/run.py

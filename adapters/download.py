@@ -14,7 +14,7 @@ from urllib.parse import urljoin
 
 import aiohttp
 
-from bot.intake import DownloadFailed
+from bot.core.intake import DownloadFailed
 from inference.errors import TooLarge
 
 #: Longest a single download may take, redirects included (seconds).
@@ -34,7 +34,7 @@ async def fetch_limited(session: aiohttp.ClientSession, url: str, *, max_bytes: 
 
     Raises :class:`~inference.errors.TooLarge` as soon as the body passes the limit (a
     ``Content-Length`` over it is refused before reading) and
-    :class:`~bot.intake.DownloadFailed` for everything else: a status other than 200, a
+    :class:`~bot.core.intake.DownloadFailed` for everything else: a status other than 200, a
     redirect to a URL ``may_follow`` refuses (``headers`` go along to those it allows), an
     HTML page where a file was expected (``reject_html``: Slack's sign-in page), a network
     error, the deadline. Error texts never hold the URL or the headers (tokens).

@@ -131,9 +131,9 @@ def tree_memory_mb(root: int) -> tuple[float, float, int]:
 
 async def _serve_flood(note: Path, n: int, seconds: float, db: Path) -> dict[str, object]:
     """The child: the service as ``serve`` builds it, and ``n`` notes at once."""
+    from app.wiring import open_service
     from bot.analysis import Sender
-    from bot.service import AnalysisService
-    from bot.settings import Settings
+    from bot.ops.settings import Settings
     from inference.errors import Busy, VoicemoodError
 
     settings = Settings()
@@ -141,7 +141,7 @@ async def _serve_flood(note: Path, n: int, seconds: float, db: Path) -> dict[str
     if not Path(settings.models_dir).is_absolute() and not Path(settings.models_dir).exists():
         update["models_dir"] = ROOT / settings.models_dir
     settings = settings.model_copy(update=update)
-    service = await AnalysisService.create(settings)
+    service = await open_service(settings)
     loaded_mb = _rss_kb(os.getpid()) / 1024.0
     print("READY", flush=True)
     data = note.read_bytes()
@@ -247,7 +247,7 @@ def render(report: dict) -> str:
 
 def run(levels: list[int], seconds: float, data: Path) -> dict[str, object]:
     """Every level; returns the report."""
-    from bot.settings import Settings
+    from bot.ops.settings import Settings
 
     note_s = Settings().max_audio_seconds - 2.0
     with tempfile.TemporaryDirectory(prefix="voicemood-flood-") as tmp_name:

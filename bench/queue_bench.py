@@ -126,7 +126,7 @@ def start_worker(folder: Path, name: str, broker: str, concurrency: int) -> subp
     env.update({"VOICEMOOD_BROKER_URL": broker, "VOICEMOOD_MODELS_DIR": str(ROOT / "models"),
                 "VOICEMOOD_LOG_LEVEL": "INFO"})
     log = folder / f"{name}.log"
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker", "--concurrency",
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--concurrency",
                              str(concurrency)], cwd=folder, env=env, stdout=log.open("wb"),
                             stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
@@ -138,7 +138,7 @@ def start_worker(folder: Path, name: str, broker: str, concurrency: int) -> subp
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    from bot.settings import Settings
+    from bot.ops.settings import Settings
     from inference.config import InferenceConfig
     from inference.pipeline import Pipeline
     from workers.client import RemotePipeline

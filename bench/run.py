@@ -558,7 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_settings(args: argparse.Namespace):
     """The configured settings, with the command-line overrides."""
-    from bot.settings import Settings
+    from bot.ops.settings import Settings
 
     settings = Settings()
     update: dict[str, object] = {}

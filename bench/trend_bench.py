@@ -2,7 +2,7 @@
 
 Seeds a temporary SQLite file with 10,000 notes for one user over the last 90 days (plus
 3,000 for other users on the same and another platform, so the index has to do its job),
-then times :func:`bot.trend.build_trend` for 7, 30 and 90 days. Target: under 1 s each.
+then times :func:`bot.trend.summary.build_trend` for 7, 30 and 90 days. Target: under 1 s each.
 
 Run from the repository root::
 
@@ -63,7 +63,7 @@ def _rows(platform: str, user: str, count: int, rng: random.Random) -> list[tupl
 
 
 async def _seed(path: Path) -> None:
-    from bot.store import HistoryStore
+    from bot.storage.history import HistoryStore
 
     rng = random.Random(20240630)
     store = await HistoryStore.open(path)
@@ -96,8 +96,8 @@ def _query_plan(path: Path) -> str:
 
 
 async def _bench(path: Path, runs: int, lang: str, tz: str, keep: Path | None) -> bool:
-    from bot.store import HistoryStore
-    from bot.trend import build_trend
+    from bot.storage.history import HistoryStore
+    from bot.trend.summary import build_trend
 
     store = await HistoryStore.open(path)
     ok = True

@@ -11,12 +11,13 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from inference.transcript_text import ZH_PROMPT, join_text, to_simplified
 from inference.types import Clip, ModelInfo, Transcript
+
+__all__ = ["ZH_PROMPT", "WhisperAsr", "join_text", "to_simplified"]
 
 log = logging.getLogger(__name__)
 
-#: A Mandarin prompt nudges Whisper towards simplified characters and punctuation.
-ZH_PROMPT = "以下是普通话的句子。"
 
 
 class WhisperAsr:
@@ -53,19 +54,6 @@ class WhisperAsr:
         Same decoding rules, and the same results, as faster-whisper's own
         ``WhisperModel.transcribe`` on each clip alone (see inference/whisper_batch.py).
         """
-        from inference.whisper_batch import transcribe_clips
+        from inference.whisper_batch import transcribe_clips  # needs faster-whisper loaded
 
         return transcribe_clips(self, clips)
-
-
-def join_text(parts: Sequence[str], language: str) -> str:
-    """Join transcript pieces: no spaces between Chinese or Japanese pieces, else one."""
-    parts = [p.strip() for p in parts if p.strip()]
-    return ("" if language in ("zh", "ja") else " ").join(parts)
-
-
-def to_simplified(text: str) -> str:
-    """Convert traditional Chinese characters to simplified ones."""
-    import zhconv
-
-    return zhconv.convert(text, "zh-cn")

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from inference.asr_whisper import join_text
+from inference.transcript_text import join_text
 from inference.types import SAMPLE_RATE, Transcript, VoiceReading
 
 #: Clips up to this long are one work unit; longer ones are cut into chunks.

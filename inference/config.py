@@ -1,6 +1,6 @@
 """The settings the inference package reads, and nothing else.
 
-The application's :class:`~bot.settings.Settings` also holds bot tokens and signing secrets;
+The application's :class:`~bot.ops.settings.Settings` also holds bot tokens and signing secrets;
 the engine, the backends and the pipeline get an :class:`InferenceConfig` instead, so no
 secret can reach model code, its logs or a Celery message that ships the config.
 """

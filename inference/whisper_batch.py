@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from inference.transcript_text import ZH_PROMPT, join_text, to_simplified
 from inference.types import Clip, Transcript
 
 if TYPE_CHECKING:
@@ -88,8 +89,6 @@ def transcribe_clips(asr: WhisperAsr, clips: Sequence[Clip]) -> list[Transcript]
     Same output as transcribing each clip alone with ``WhisperModel.transcribe(language=
     <detected>, beam_size, initial_prompt, vad_filter=True, condition_on_previous_text=False)``.
     """
-    from inference.asr_whisper import ZH_PROMPT, join_text, to_simplified
-
     model = asr.model
     results: list[Transcript] = [Transcript(text="", language="") for _ in clips]
     states: list[_ClipState] = []

@@ -30,7 +30,7 @@ def measure(data: Path, language: str) -> str:
     with (data / f"{language}_text_sentiment" / "manifest.csv").open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "text", "--json", "--lang", language],
+        [sys.executable, "-m", "app.cli", "text", "--json", "--lang", language],
         input="\n".join(r["text"] for r in rows) + "\n", capture_output=True, text=True,
         cwd=ROOT, check=True,
     )

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.service import AnalysisService
-from bot.settings import Settings
+from bot.core.service import AnalysisService
+from bot.ops.settings import Settings
 from inference.engine import InferenceEngine
 
 REPO = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.analysis import Analysis, Sender
-from bot.store import HistoryStore
+from bot.storage.history import HistoryStore
 from inference.types import FusedEmotion, TextReading, VoiceReading
 
 

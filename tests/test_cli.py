@@ -26,7 +26,7 @@ def run_cli(args: list[str], tmp_path: Path, timeout: float = 240,
     env.update({"VOICEMOOD_DB": str(tmp_path / "cli.db"),
                 "VOICEMOOD_MODELS_DIR": str(MODELS_DIR), "VOICEMOOD_DEVICE": "cpu"})
     env.update(env_extra)
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=tmp_path, env=env,
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -11,10 +11,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot.digest import DigestScheduler, RecipientGone, next_occurrence
-from bot.journal import Journal
-from bot.journal_store import DigestSchedule, JournalStore
-from bot.store import HistoryStore
+from bot.journal.digest import DigestScheduler, RecipientGone, next_occurrence
+from bot.journal.operations import Journal
+from bot.storage.history import HistoryStore
+from bot.storage.journal import DigestSchedule, JournalStore
 from tests.conftest import make_settings
 from tests.journal_seed import FakeClock, row, seed
 

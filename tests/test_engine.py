@@ -22,7 +22,7 @@ import soundfile as sf
 
 from bench.scoring import cer_zh, wer_en
 from bot.analysis import Sender
-from bot.service import AnalysisService
+from bot.core.service import AnalysisService
 from bot.wording import help_text
 from inference.asr_whisper import ZH_PROMPT, WhisperAsr, join_text, to_simplified
 from inference.audio import DecodedAudio, decode_audio

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.export import ExportInProgress, ExportStream, exclusive, iter_rows, open_export
-from bot.store import HistoryStore
+from app.cli import main
+from bot.journal.export import ExportInProgress, ExportStream, exclusive, iter_rows, open_export
+from bot.storage.history import HistoryStore
 from tests.journal_seed import row, seed
 
 # 2026-11-20T01:30:00Z and 2026-11-21T15:45:30Z

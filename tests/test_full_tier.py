@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from bot.settings import Settings
+from bot.ops.settings import Settings
 from inference.asr_funasr import (
     FunasrAsr,
     build_automodel,

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bot.journal_store import JournalStore
+from bot.storage.journal import JournalStore
 from tests.audio_factory import speech_file
 from tests.fake_slack import FakeSlack
 from tests.journal_seed import FakeClock, row, seed, stored_rows

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from adapters.telegram.texts import utf16_len
-from bot.journal_store import JournalStore
-from bot.service import AnalysisService
+from bot.core.service import AnalysisService
+from bot.storage.journal import JournalStore
 from inference.engine import InferenceEngine
 from tests import fake_telegram as fk
 from tests.audio_factory import speech_file

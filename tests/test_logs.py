@@ -1,12 +1,12 @@
-"""bot.logs: no token reaches a log line, not even inside a traceback."""
+"""bot.ops.logs: no token reaches a log line, not even inside a traceback."""
 
 from __future__ import annotations
 
 import io
 import logging
 
-from bot.logs import RedactingFilter, RedactingFormatter, add_secrets_from, redact
-from bot.settings import Settings
+from bot.ops.logs import RedactingFilter, RedactingFormatter, add_secrets_from, redact
+from bot.ops.settings import Settings
 
 TG_TOKEN = "123456789:AAHk3xYzSecretTokenValue0123456789abcd"
 SLACK_TOKEN = "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOp"

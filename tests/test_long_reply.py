@@ -3,7 +3,7 @@ fallback, with literal expectations."""
 
 from __future__ import annotations
 
-from bot.long_reply import fit_reply, split_sentences
+from bot.core.long_reply import fit_reply, split_sentences
 from tests.journal_seed import row
 
 

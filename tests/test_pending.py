@@ -1,4 +1,4 @@
-"""bot.pending: accepted notes survive a restart and are handed to exactly one later run."""
+"""bot.core.pending: accepted notes survive a restart and are handed to exactly one later run."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 
 from bot.analysis import Sender
-from bot.pending import PendingNote, PendingNotes, ResumeReport, resume
-from bot.service import AnalysisService
-from bot.store import HistoryStore
+from bot.core.pending import PendingNote, PendingNotes, ResumeReport, resume
+from bot.core.service import AnalysisService
+from bot.storage.history import HistoryStore
 from inference.engine import InferenceEngine
 from tests.audio_factory import speech_file
 from tests.conftest import make_settings

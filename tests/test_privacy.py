@@ -13,11 +13,11 @@ from types import SimpleNamespace
 import pytest
 
 from bot.analysis import Sender
-from bot.journal import Journal
-from bot.journal_store import JournalStore
-from bot.privacy import Retention, purge_expired
-from bot.service import AnalysisService
-from bot.store import HistoryStore
+from bot.core.service import AnalysisService
+from bot.journal.operations import Journal
+from bot.journal.privacy import Retention, purge_expired
+from bot.storage.history import HistoryStore
+from bot.storage.journal import JournalStore
 from tests.audio_factory import speech_file
 from tests.conftest import make_settings
 from tests.journal_seed import FakeClock, row, seed

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from bench.scoring import cer_zh, normalise_en, normalise_zh, wer_en
-from bot.service import AnalysisService
+from bot.core.service import AnalysisService
 from inference.audio import decode_audio
 from inference.engine import InferenceEngine
 from tests.conftest import SHARED_DATA

@@ -1,4 +1,4 @@
-"""bot.service with the real offline engine: analysis, cache, redelivery, refusals."""
+"""bot.core.service with the real offline engine: analysis, cache, redelivery, refusals."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.analysis import Sender
-from bot.service import AnalysisService
+from bot.core.service import AnalysisService
 from inference.errors import InputError, NoSpeech, NotAudio, Silent
 from tests.audio_factory import speech_file, tone_or_silence
 

@@ -1,4 +1,4 @@
-"""bot.settings: names operators rely on, defaults, validation, and .env.example coverage."""
+"""bot.ops.settings: names operators rely on, defaults, validation, and .env.example coverage."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.settings import Settings
+from bot.ops.settings import Settings
 from tests.conftest import REPO
 
 REQUIRED = [

@@ -39,7 +39,7 @@ from adapters.slack import (
 )
 from adapters.slack.files import token_allowed
 from bot.analysis import Analysis, Sender
-from bot.service import AnalysisService
+from bot.core.service import AnalysisService
 from inference.types import FusedEmotion, TextReading, VoiceReading
 from tests.audio_factory import speech_file
 from tests.conftest import make_settings

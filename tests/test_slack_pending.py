@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from bot.analysis import Sender
-from bot.pending import PendingNotes, ResumeReport, pending_notes
-from bot.service import AnalysisService
+from bot.core.pending import PendingNotes, ResumeReport, pending_notes
+from bot.core.service import AnalysisService
 from tests.audio_factory import speech_file
 from tests.conftest import make_settings
 from tests.fake_slack import FakeSlack

@@ -1,4 +1,4 @@
-"""bot.store: the SQLite history on disk."""
+"""bot.storage.history: the SQLite history on disk."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.analysis import Analysis, Sender
-from bot.store import SCHEMA_VERSION, HistoryStore
+from bot.storage.history import SCHEMA_VERSION, HistoryStore
 from inference.types import FusedEmotion, TextReading, VoiceReading
 
 
@@ -128,7 +128,7 @@ async def test_add_many_stores_rows_exactly_like_add(tmp_path: Path) -> None:
 
 
 async def test_forget_also_drops_digest_schedule_and_privacy_choice(tmp_path: Path) -> None:
-    from bot.journal_store import DigestSchedule, JournalStore
+    from bot.storage.journal import DigestSchedule, JournalStore
 
     async with await HistoryStore.open(tmp_path / "h.db") as store:
         journal = JournalStore(store)

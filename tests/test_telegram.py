@@ -30,8 +30,8 @@ import pytest
 from adapters.telegram import serve_telegram
 from adapters.telegram.texts import MESSAGE_LIMIT, split_message, utf16_len
 from bot.analysis import Analysis, Sender
-from bot.logs import RedactingFormatter
-from bot.service import AnalysisService
+from bot.core.service import AnalysisService
+from bot.ops.logs import RedactingFormatter
 from inference.engine import InferenceEngine
 from inference.types import FusedEmotion, TextReading, VoiceReading
 from tests import fake_telegram as fk

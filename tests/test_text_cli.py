@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from app.cli import main
 from tests.conftest import REPO
 from tests.tiny_models import builder
 
@@ -92,7 +92,7 @@ def test_only_the_text_backend_is_loaded(tmp_path: Path) -> None:
     # A fresh interpreter: nothing else in the test session has imported the audio models.
     script = (
         "import sys\n"
-        "from bot.cli import main\n"
+        "from app.cli import main\n"
         "code = main(['text', '--json', 'hello there'])\n"
         "heavy = sorted(m for m in ('faster_whisper', 'ctranslate2', 'funasr', 'torch')"
         " if m in sys.modules)\n"

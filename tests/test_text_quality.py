@@ -65,7 +65,7 @@ def _real_text_model() -> Path | None:
 def _run_cli(texts: list[str], language: str, env: dict[str, str], cwd: Path
              ) -> list[dict[str, object]]:
     proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "text", "--json", "--lang", language],
+        [sys.executable, "-m", "app.cli", "text", "--json", "--lang", language],
         input="\n".join(texts) + "\n", capture_output=True, text=True, timeout=300,
         env=env, cwd=cwd,
     )

@@ -19,12 +19,12 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
-from bot import chart as chart_mod
+from app.trend_cli import run_trend_cli
 from bot.analysis import Analysis, Sender
-from bot.settings import Settings
-from bot.store import HistoryStore
-from bot.trend import DayRow, build_trend, parse_period
-from bot.trend_cli import run_trend_cli
+from bot.ops.settings import Settings
+from bot.storage.history import HistoryStore
+from bot.trend import chart as chart_mod
+from bot.trend.summary import DayRow, build_trend, parse_period
 from inference.types import FusedEmotion, VoiceReading
 
 NOW = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)

@@ -262,7 +262,7 @@ async def serving(tmp_path: Path, **env_extra: str) -> AsyncIterator[tuple[str, 
     env.update(FORCED_OFFLINE, VOICEMOOD_DB=str(tmp_path / "serve.db"),
                VOICEMOOD_MODELS_DIR=str(MODELS_DIR), VOICEMOOD_DEVICE="cpu", **env_extra)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "serve", cwd=tmp_path, env=env,
+        sys.executable, "-m", "app.cli", "serve", cwd=tmp_path, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     assert proc.stdout is not None
     lines: list[str] = []

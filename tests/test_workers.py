@@ -26,10 +26,11 @@ import aiohttp
 import pytest
 import redis
 
+from app.wiring import open_service
 from bot import wording
 from bot.analysis import Sender
-from bot.metrics import start_serve_health
-from bot.service import AnalysisService
+from bot.core.service import AnalysisService
+from bot.ops.metrics import start_serve_health
 from inference.engine import InferenceEngine
 from inference.errors import Busy, NotAudio, Silent, TooLong
 from tests.audio_factory import speech_file, tone_or_silence
@@ -73,7 +74,7 @@ class Worker:
         #: Its /healthz and /metrics.
         self.metrics_port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "worker", "--concurrency", "1"],
+            [sys.executable, "-m", "app.cli", "worker", "--concurrency", "1"],
             cwd=folder, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
             env=clean_env(folder, broker, VOICEMOOD_METRICS_PORT=str(self.metrics_port)),
         )
@@ -159,7 +160,7 @@ def clips(folder: Path) -> dict[str, bytes]:
 @contextlib.asynccontextmanager
 async def front_end(tmp: Path, url: str, **overrides: object) -> AsyncIterator[AnalysisService]:
     """A front end in broker mode: the real service, no models loaded in this process."""
-    service = await AnalysisService.create(make_settings(tmp, broker_url=url, **overrides))
+    service = await open_service(make_settings(tmp, broker_url=url, **overrides))
     assert service.engine is None  # nothing loaded here
     try:
         yield service
@@ -205,7 +206,7 @@ def test_a_note_waits_for_a_worker_and_is_answered_once_one_starts(
         clips: dict[str, bytes]) -> None:
     note = folder / "hello.ogg"
     env = clean_env(folder, redis_server.url, VOICEMOOD_DB=str(folder / "front.db"))
-    front = subprocess.Popen([sys.executable, "-m", "bot.cli", "analyze", "--json",
+    front = subprocess.Popen([sys.executable, "-m", "app.cli", "analyze", "--json",
                               "--user", "alice", str(note)], cwd=folder, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
@@ -385,7 +386,7 @@ async def test_telegram_through_the_queue_survives_a_redis_outage(
     settings = make_settings(tmp_path, broker_url=redis_server.url, telegram_bot_token=TOKEN,
                              telegram_api_base_url=fake.api_base,
                              telegram_file_base_url=fake.file_base, metrics_port=free_port())
-    service = await AnalysisService.create(settings)
+    service = await open_service(settings)
     health = await start_serve_health(service, settings)  # as `voicemood serve` does
     assert health is not None
     serve = asyncio.create_task(serve_telegram(service, settings))

@@ -58,7 +58,7 @@ async def test_serve_killed_with_notes_pending_answers_each_once_after_restart(
     procs: list[subprocess.Popen[bytes]] = []
 
     def serve(name: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve"], cwd=tmp_path,
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], cwd=tmp_path,
                                 env=env, stdout=(tmp_path / f"{name}.log").open("wb"),
                                 stderr=subprocess.STDOUT)
         procs.append(proc)

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from adapters.web.app import RunningWeb, running_web
-from bot.service import AnalysisService
+from bot.core.service import AnalysisService
 from inference.engine import InferenceEngine
 from tests.audio_factory import encode, speak, tone_or_silence
 from tests.conftest import make_settings

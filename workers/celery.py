@@ -1,4 +1,4 @@
-"""The Celery app, configured from :class:`bot.settings.Settings`.
+"""The Celery app, configured from :class:`bot.ops.settings.Settings`.
 
 Workers and front ends build it from the same settings, so the queue name, serializer and
 Redis transport options always agree. ``celery -A workers.celery inspect ping`` and Flower
@@ -12,7 +12,7 @@ from typing import Any
 
 from celery import Celery
 
-from bot.settings import Settings, get_settings
+from bot.ops.settings import Settings, get_settings
 
 #: The one queue notes travel on; its length is the cluster's back-pressure signal.
 QUEUE = "voicemood"

@@ -39,7 +39,7 @@ from workers.celery import ANALYZE_TASK, QUEUE, make_app
 from workers.protocol import Request, limits_of, read_answer
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from bot.ops.settings import Settings
 
 log = logging.getLogger(__name__)
 

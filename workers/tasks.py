@@ -28,8 +28,8 @@ from celery import Task
 from celery.exceptions import TimeLimitExceeded
 from celery.worker.control import inspect_command
 
-from bot import metrics
-from bot.settings import Settings, get_settings
+from bot.ops import metrics
+from bot.ops.settings import Settings, get_settings
 from inference.config import InferenceConfig
 from inference.engine import InferenceEngine
 from inference.errors import Busy, VoicemoodError

@@ -1,7 +1,7 @@
 """The Slack front end, on slack-bolt's :class:`~slack_bolt.async_app.AsyncApp`.
 
 It only translates: Slack events and commands in, calls to
-:class:`bot.service.AnalysisService`, Slack messages out. What it listens to is listed in
+:class:`bot.core.service.AnalysisService`, Slack messages out. What it listens to is listed in
 ``adapters/slack_manifest.yml``; the operator's view is ``docs/slack.md``.
 
 * :mod:`~adapters.slack.app` -- HTTP or Socket Mode, :func:`serve_slack`.

@@ -16,8 +16,8 @@ from adapters.slack.bot import SlackBot
 from adapters.slack.pending import resume_slack
 
 if TYPE_CHECKING:
-    from bot.service import AnalysisService
-    from bot.settings import Settings
+    from bot.core.service import AnalysisService
+    from bot.ops.settings import Settings
 
 log = logging.getLogger(__name__)
 

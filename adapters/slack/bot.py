@@ -21,14 +21,14 @@ from adapters.slack.commands import Commands
 from adapters.slack.events import WORKING_AFTER_S, FileEvents
 from adapters.slack.journal import SlackJournal
 from adapters.slack.replies import Replies
-from bot.intake import concurrent_notes
-from bot.logs import add_secrets, redact
+from bot.core.intake import concurrent_notes
+from bot.ops.logs import add_secrets, redact
 
 if TYPE_CHECKING:
     from bot.clock import Clock
-    from bot.pending import ResumeReport
-    from bot.service import AnalysisService
-    from bot.settings import Settings
+    from bot.core.pending import ResumeReport
+    from bot.core.service import AnalysisService
+    from bot.ops.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from adapters.slack.journal import WORDS as JOURNAL_WORDS
 from adapters.slack.replies import Target, api_error
 from adapters.slack.texts import commands, phrase
 from bot import wording
-from bot.trend import parse_period
+from bot.trend.summary import parse_period
 
 if TYPE_CHECKING:
     from adapters.slack.bot import SlackBot

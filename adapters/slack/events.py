@@ -9,7 +9,7 @@ A file is keyed ``Sender("slack", user, channel, file_id)``, a message
 ``Sender("slack", user, channel, "message:<ts>")``: the service's :meth:`claim` decides
 whether a (retried) event is new. At most ``bot.max_tasks`` messages are worked on at once;
 beyond that the sender is told the app is busy. Each file is recorded as pending
-(:mod:`bot.pending`) before the event is acknowledged and completed once answered.
+(:mod:`bot.core.pending`) before the event is acknowledged and completed once answered.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from adapters.slack.replies import Target, api_error
 from adapters.slack.texts import commands, phrase
 from bot import wording
 from bot.analysis import Analysis, Sender
-from bot.intake import precheck
-from bot.pending import pending_notes
-from bot.service import Claim
+from bot.core.intake import precheck
+from bot.core.pending import pending_notes
+from bot.core.service import Claim
 from inference.errors import Busy, VoicemoodError
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from adapters.download import fetch_limited
-from bot.intake import DownloadFailed
+from bot.core.intake import DownloadFailed
 
 #: ``filetype`` values Slack gives audio and video files (video: its sound track is analysed).
 AUDIO_FILETYPES = frozenset({
@@ -104,7 +104,7 @@ async def download_file(session: aiohttp.ClientSession, url: str, token: str, *,
                         api_base_url: str, max_bytes: int) -> bytes:
     """Fetch a private Slack file with the bot token, never more than ``max_bytes``.
 
-    Raises :class:`~bot.intake.DownloadFailed` (also for a URL the token may not go to, and
+    Raises :class:`~bot.core.intake.DownloadFailed` (also for a URL the token may not go to, and
     for Slack's sign-in page, which it sends with status 200 when it won't authorise) and
     :class:`~inference.errors.TooLarge`.
     """

@@ -1,4 +1,4 @@
-"""The mood-journal features on Slack, translated to :class:`bot.journal.Journal`:
+"""The mood-journal features on Slack, translated to :class:`bot.journal.operations.Journal`:
 
 * ``/voicemood export [csv|json] [days]`` -- the history as a file uploaded into the
   person's DM with the app.
@@ -30,17 +30,17 @@ from adapters.slack.files import is_audio_file
 from adapters.slack.replies import Target, api_error
 from bot import wording
 from bot.clock import Clock
-from bot.digest import DigestScheduler, RecipientGone
-from bot.export import ExportInProgress
-from bot.journal import ExportUsage, Journal
-from bot.journal_text import journal_text
-from bot.long_reply import fit_reply
+from bot.core.long_reply import fit_reply
+from bot.journal.digest import DigestScheduler, RecipientGone
+from bot.journal.export import ExportInProgress
+from bot.journal.operations import ExportUsage, Journal
+from bot.wording.journal import journal_text
 
 if TYPE_CHECKING:
     from adapters.slack.bot import SlackBot
     from bot.analysis import Analysis
-    from bot.journal_store import DigestSchedule
-    from bot.trend import TrendReport
+    from bot.storage.journal import DigestSchedule
+    from bot.trend.summary import TrendReport
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Answering, after a restart, the Slack files an earlier ``serve`` acknowledged and never
-answered (see :mod:`bot.pending`): fetch each file again with the bot token (bounded, token
+answered (see :mod:`bot.core.pending`): fetch each file again with the bot token (bounded, token
 only to Slack's origins), analyse it and reply in its message's thread; an apology for the
 ones too old to be worth it."""
 
@@ -12,8 +12,8 @@ from adapters.slack.events import LANG, PLATFORM
 from adapters.slack.files import download_file, duration_s, is_audio_file, size_of
 from adapters.slack.replies import Target
 from bot import wording
-from bot.intake import DownloadFailed, precheck
-from bot.pending import PendingNote, ResumeReport, pending_notes, resume
+from bot.core.intake import DownloadFailed, precheck
+from bot.core.pending import PendingNote, ResumeReport, pending_notes, resume
 from inference.errors import NotAudio
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.logs import redact
+from bot.ops.logs import redact
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Telegram front end on python-telegram-bot (v22, asyncio ``Application``).
 
-It only translates: Telegram updates in, calls to :class:`bot.service.AnalysisService`,
+It only translates: Telegram updates in, calls to :class:`bot.core.service.AnalysisService`,
 Telegram messages out. All wording comes from :mod:`bot.wording` (plus the few
 Telegram-only phrases in :mod:`adapters.telegram.texts`); all replies use parse mode HTML.
 See ``docs/telegram.md`` for the operator's view.

@@ -33,13 +33,13 @@ from adapters.telegram.pending import resume_telegram
 from adapters.telegram.replies import reply
 from adapters.telegram.texts import phrase
 from bot import wording
-from bot.intake import concurrent_notes
-from bot.logs import add_secrets, redact
+from bot.core.intake import concurrent_notes
+from bot.ops.logs import add_secrets, redact
 
 if TYPE_CHECKING:
     from bot.clock import Clock
-    from bot.service import AnalysisService
-    from bot.settings import Settings
+    from bot.core.service import AnalysisService
+    from bot.ops.settings import Settings
 
 log = logging.getLogger(__name__)
 

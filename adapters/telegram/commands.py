@@ -18,7 +18,7 @@ from adapters.telegram.context import PLATFORM, VoicemoodContext, lang_of
 from adapters.telegram.replies import reply, reply_plain, send_to_user
 from adapters.telegram.texts import phrase
 from bot import wording
-from bot.trend import parse_period
+from bot.trend.summary import parse_period
 
 log = logging.getLogger(__name__)
 

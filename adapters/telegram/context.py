@@ -10,8 +10,8 @@ from telegram.ext import Application, CallbackContext, ExtBot
 from bot import wording
 
 if TYPE_CHECKING:
-    from bot.service import AnalysisService
-    from bot.settings import Settings
+    from bot.core.service import AnalysisService
+    from bot.ops.settings import Settings
 
 PLATFORM = "telegram"
 

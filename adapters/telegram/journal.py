@@ -1,4 +1,4 @@
-"""The mood-journal commands on Telegram, translated to :class:`bot.journal.Journal`:
+"""The mood-journal commands on Telegram, translated to :class:`bot.journal.operations.Journal`:
 
 * ``/export [csv|json] [days]`` -- the person's history as a document, privately.
 * ``/digest [on [weekday] [HH:MM] | off | tz Zone]`` -- the weekly digest, which
@@ -28,14 +28,14 @@ from adapters.telegram.replies import is_group, reply_plain, send_to_user
 from adapters.telegram.texts import phrase, split_message
 from bot import wording
 from bot.clock import Clock
-from bot.digest import RecipientGone
-from bot.export import ExportInProgress
-from bot.journal import ExportUsage, Journal
-from bot.journal_text import journal_text
+from bot.journal.digest import RecipientGone
+from bot.journal.export import ExportInProgress
+from bot.journal.operations import ExportUsage, Journal
+from bot.wording.journal import journal_text
 
 if TYPE_CHECKING:
-    from bot.journal_store import DigestSchedule
-    from bot.trend import TrendReport
+    from bot.storage.journal import DigestSchedule
+    from bot.trend.summary import TrendReport
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ async def _send_document(update: Update, data: bytes, filename: str, caption: st
 
 
 class TelegramDigests:
-    """Delivers weekly digests through ``bot`` (the :class:`~bot.digest.DigestSender`)."""
+    """Delivers weekly digests through ``bot`` (the :class:`~bot.journal.digest.DigestSender`)."""
 
     def __init__(self, bot: Bot, journal: Journal) -> None:
         self.bot = bot

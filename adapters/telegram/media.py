@@ -4,7 +4,7 @@ documents are fetched (bounded), analysed by the service and answered as a reply
 Notes longer than :data:`PROGRESS_AFTER_S` first get a "transcribing N s of audio…" message
 that is then edited into the result; every note gets the "typing…" chat action while it is
 worked on. Whether a delivery is new is the service's decision (:meth:`claim`); the limits
-are :func:`bot.intake.precheck`'s; the refusal phrases :func:`bot.wording.error_reply`'s.
+are :func:`bot.core.intake.precheck`'s; the refusal phrases :func:`bot.wording.error_reply`'s.
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ from adapters.telegram.replies import reply
 from adapters.telegram.texts import MESSAGE_LIMIT, utf16_len
 from bot import wording
 from bot.analysis import Sender
-from bot.intake import DownloadFailed, DownloadTooLarge, precheck
-from bot.logs import redact
-from bot.long_reply import LongReply, fit_reply
-from bot.pending import pending_notes
-from bot.service import Claim
-from bot.settings import Settings
+from bot.core.intake import DownloadFailed, DownloadTooLarge, precheck
+from bot.core.long_reply import LongReply, fit_reply
+from bot.core.pending import pending_notes
+from bot.core.service import Claim
+from bot.ops.logs import redact
+from bot.ops.settings import Settings
 from inference.errors import TooLarge, VoicemoodError
 
 log = logging.getLogger(__name__)

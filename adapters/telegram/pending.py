@@ -1,5 +1,5 @@
 """Answering, after a restart, the Telegram notes an earlier ``serve`` accepted and never
-answered (see :mod:`bot.pending`): fetch the file again by its ``file_id``, analyse it, and
+answered (see :mod:`bot.core.pending`): fetch the file again by its ``file_id``, analyse it, and
 reply to the original message; an apology for notes too old to be worth it."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from telegram import Bot, ReplyParameters
 from adapters.telegram.context import PLATFORM
 from adapters.telegram.texts import split_message
 from bot import wording
-from bot.pending import PendingNote, ResumeReport, pending_notes, resume
+from bot.core.pending import PendingNote, ResumeReport, pending_notes, resume
 
 if TYPE_CHECKING:
-    from bot.service import AnalysisService
-    from bot.settings import Settings
+    from bot.core.service import AnalysisService
+    from bot.ops.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The JSON API beside the page: ``/api/analyze``, ``/api/history``, ``/api/trend``,
 ``/api/trend.png`` and ``/healthz`` (documented in ``docs/api.md``).
 
-It only translates HTTP to :class:`bot.service.AnalysisService` calls. ``POST /api/analyze``
+It only translates HTTP to :class:`bot.core.service.AnalysisService` calls. ``POST /api/analyze``
 answers exactly what ``voicemood analyze --json`` prints for one file (the upload's name
 as ``file``), errors included, with an HTTP status per error code (:data:`STATUS`).
 The request body may not exceed the audio byte limit; the upload lives only in the
@@ -24,14 +24,14 @@ from starlette.formparsers import MultiPartException
 
 from adapters.web.auth import API_USER, LOCAL_USER, Access, basic_credentials
 from bot.analysis import Sender, error_json
-from bot.trend import parse_period
+from bot.trend.summary import parse_period
 from inference.errors import Busy
 
 if TYPE_CHECKING:
     from bot.analysis import Analysis
-    from bot.service import AnalysisService
-    from bot.settings import Settings
-    from bot.trend import TrendReport
+    from bot.core.service import AnalysisService
+    from bot.ops.settings import Settings
+    from bot.trend.summary import TrendReport
 
 log = logging.getLogger(__name__)
 

@@ -47,8 +47,8 @@ from bot.analysis import Analysis, Sender, error_json  # noqa: E402
 from inference.types import TAG_ZH  # noqa: E402
 
 if TYPE_CHECKING:
-    from bot.service import AnalysisService
-    from bot.settings import Settings
+    from bot.core.service import AnalysisService
+    from bot.ops.settings import Settings
 
 log = logging.getLogger(__name__)
 

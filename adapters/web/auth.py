@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import bcrypt
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from bot.ops.settings import Settings
 
 #: History user of the page when no logins are configured.
 LOCAL_USER = "local"

@@ -9,12 +9,18 @@ import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from bot.export import ExportInProgress, exclusive, parse_format, since_for_days, write_export
-from bot.store import HistoryStore
-from bot.trend import parse_period, zone_for
+from bot.journal.export import (
+    ExportInProgress,
+    exclusive,
+    parse_format,
+    since_for_days,
+    write_export,
+)
+from bot.storage.history import HistoryStore
+from bot.trend.summary import parse_period, zone_for
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from bot.ops.settings import Settings
 
 EXIT_OK = 0
 EXIT_ERROR = 1

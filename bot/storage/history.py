@@ -1,85 +1,27 @@
-"""Per-user history of analyses in SQLite (aiosqlite).
+"""The history database: its one connection, and the analyses repository.
 
 WAL mode so readers (``/trend``) never block the writer; the schema version lives in
-``PRAGMA user_version`` and :data:`MIGRATIONS` brings any older file up to date. A
-uniqueness rule on (platform, chat_id, message_id) makes a redelivered message a no-op.
+``PRAGMA user_version`` and :data:`~bot.storage.schema.MIGRATIONS` brings any older file up
+to date. A uniqueness rule on (platform, chat_id, message_id) makes a redelivered message a
+no-op. The other repositories share the connection: :attr:`HistoryStore.pending`
+(:mod:`bot.storage.pending`) and :attr:`HistoryStore.journal` (:mod:`bot.storage.journal`).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
 from bot.analysis import Analysis, Sender, text_reading_from_json, voice_reading_from_json
-from bot.pending import MIGRATION as PENDING_MIGRATION
+from bot.storage.journal import JournalStore
+from bot.storage.pending import PendingNotes
+from bot.storage.schema import MIGRATIONS, PERSON_TABLES, SCHEMA_VERSION
 from inference.types import FusedEmotion
-
-MIGRATIONS: list[str] = [
-    # 1: the analyses table and its per-user time index
-    """
-    CREATE TABLE IF NOT EXISTS analyses (
-        id            INTEGER PRIMARY KEY AUTOINCREMENT,
-        platform      TEXT    NOT NULL,
-        user_id       TEXT    NOT NULL,
-        chat_id       TEXT    NOT NULL,
-        message_id    TEXT    NOT NULL,
-        created_at    REAL    NOT NULL,
-        duration_s    REAL    NOT NULL,
-        language      TEXT    NOT NULL DEFAULT '',
-        transcript    TEXT    NOT NULL DEFAULT '',
-        label         TEXT    NOT NULL,
-        confidence    REAL    NOT NULL,
-        valence       REAL    NOT NULL DEFAULT 0,
-        arousal       REAL    NOT NULL DEFAULT 0,
-        text_label    TEXT,
-        text_scores   TEXT,
-        voice_label   TEXT,
-        voice_arousal REAL,
-        voice_scores  TEXT,
-        models        TEXT    NOT NULL DEFAULT '{}',
-        timings       TEXT    NOT NULL DEFAULT '{}',
-        audio_sha256  TEXT    NOT NULL DEFAULT '',
-        UNIQUE (platform, chat_id, message_id)
-    );
-    CREATE INDEX IF NOT EXISTS idx_analyses_user_time
-        ON analyses (platform, user_id, created_at);
-    """,
-    # 2: mood journal (bot/journal_store.py): weekly digest schedules, privacy choices, and
-    # a time index so the daily retention purge does not scan the whole table
-    """
-    CREATE TABLE IF NOT EXISTS digest_schedules (
-        platform   TEXT    NOT NULL,
-        user_id    TEXT    NOT NULL,
-        chat_id    TEXT    NOT NULL,
-        weekday    INTEGER NOT NULL,
-        minute     INTEGER NOT NULL,
-        tz         TEXT    NOT NULL,
-        lang       TEXT    NOT NULL DEFAULT 'en',
-        enabled    INTEGER NOT NULL DEFAULT 0,
-        next_at    REAL,
-        updated_at REAL    NOT NULL,
-        PRIMARY KEY (platform, user_id)
-    );
-    CREATE INDEX IF NOT EXISTS idx_digest_due ON digest_schedules (platform, enabled, next_at);
-    CREATE TABLE IF NOT EXISTS privacy_prefs (
-        platform          TEXT    NOT NULL,
-        user_id           TEXT    NOT NULL,
-        store_transcripts INTEGER NOT NULL DEFAULT 1,
-        updated_at        REAL    NOT NULL,
-        PRIMARY KEY (platform, user_id)
-    );
-    CREATE INDEX IF NOT EXISTS idx_analyses_time ON analyses (created_at);
-    """,
-    # 3: notes accepted but not yet answered (bot/pending.py)
-    PENDING_MIGRATION,
-]
-
-SCHEMA_VERSION = len(MIGRATIONS)
 
 _COLUMNS = (
     "id, platform, user_id, chat_id, message_id, created_at, duration_s, language, transcript,"
@@ -94,6 +36,10 @@ class HistoryStore:
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self._conn = conn
         self.path = path
+        #: Notes accepted and not yet answered, owned by this process's run.
+        self.pending = PendingNotes(self)
+        #: Digest schedules and privacy choices.
+        self.journal = JournalStore(self)
 
     @classmethod
     async def open(cls, path: Path | str) -> HistoryStore:
@@ -234,16 +180,57 @@ class HistoryStore:
         return int(row[0]) if row else 0
 
     async def forget(self, platform: str, user_id: str) -> int:
-        """Delete everything stored about the user on that platform: analyses, digest
-        schedule and privacy choice. Returns the number of analyses deleted."""
+        """Delete everything stored about the user on that platform, in every table
+        (:data:`~bot.storage.schema.PERSON_TABLES`: analyses, pending notes, digest schedule,
+        privacy choice), whether or not they have analyses. Returns the number of analyses
+        deleted."""
         key = (platform, str(user_id))
-        cur = await self._conn.execute("DELETE FROM analyses WHERE platform=? AND user_id=?", key)
-        deleted = int(cur.rowcount)
-        # "Nothing about you is stored now" must hold: the journal tables hold the person too.
-        for table in ("digest_schedules", "privacy_prefs"):
-            await self._conn.execute(f"DELETE FROM {table} WHERE platform=? AND user_id=?", key)
+        deleted = 0
+        for table in PERSON_TABLES:
+            cur = await self._conn.execute(
+                f"DELETE FROM {table} WHERE platform=? AND user_id=?", key)
+            if table == "analyses":
+                deleted = int(cur.rowcount)
         await self._conn.commit()
         return deleted
+
+    async def purge_before(self, cutoff: float) -> int:
+        """Delete every analysis stored before ``cutoff`` (unix seconds), for everyone.
+        Returns how many went."""
+        cur = await self._conn.execute("DELETE FROM analyses WHERE created_at < ?",
+                                       (float(cutoff),))
+        await self._conn.commit()
+        return int(cur.rowcount)
+
+    async def export_pages(self, platform: str, user_id: str, since: float | None = None,
+                           page: int = 500) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """The person's analyses for an export, oldest first, ``page`` rows at a time, as
+        tuples of :data:`EXPORT_COLUMNS`.
+
+        Pages are cut by (time, id), not OFFSET, so each page is one index range scan and a
+        note stored during the export cannot shift rows into a second page.
+        """
+        after: tuple[float, int] = (float(since) if since is not None else float("-inf"), -1)
+        while True:
+            async with self._conn.execute(
+                f"SELECT {', '.join(EXPORT_COLUMNS)} FROM analyses"
+                " WHERE platform=? AND user_id=?"
+                " AND (created_at > ? OR (created_at = ? AND id > ?))"
+                " ORDER BY created_at, id LIMIT ?",
+                (platform, str(user_id), after[0], after[0], after[1], int(page)),
+            ) as cur:
+                rows = [tuple(r) for r in await cur.fetchall()]
+            if not rows:
+                return
+            yield rows
+            if len(rows) < page:
+                return
+            after = (float(rows[-1][1]), int(rows[-1][0]))
+
+
+#: The columns of :meth:`HistoryStore.export_pages`' rows, in order.
+EXPORT_COLUMNS = ("id", "created_at", "duration_s", "label", "confidence", "valence",
+                  "arousal", "text_label", "voice_label", "language", "transcript")
 
 
 def _loads(value: str | None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from bot.ops.settings import Settings
 
 #: How long ``models status`` waits for workers to say which tier they run.
 INSPECT_TIMEOUT_S = 2.0
@@ -42,7 +42,7 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
 
     host = tasks.start_host(settings)  # models load before the first note is taken
     if settings.metrics_port:
-        from bot.metrics import start_health_server
+        from bot.ops.metrics import start_health_server
 
         async def ready() -> tuple[bool, str]:
             if not host.ready.is_set():

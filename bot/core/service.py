@@ -10,7 +10,7 @@ delivery is new, already answered, or being handled right now (the one place tha
 about redeliveries).
 
 Rows are written as the person chose (``/privacy transcripts off``: no transcript, see
-:mod:`bot.privacy`), and ``VOICEMOOD_RETENTION_DAYS`` purges old ones from :meth:`create`
+:mod:`bot.journal.privacy`), and ``VOICEMOOD_RETENTION_DAYS`` purges old ones from :meth:`create`
 on, daily, until :meth:`close`.
 """
 
@@ -27,16 +27,16 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from bot.analysis import Analysis, Sender
-from bot.privacy import Retention, add_as_chosen
-from bot.store import HistoryStore
-from bot.trend import TrendReport, build_trend
+from bot.journal.privacy import Retention, add_as_chosen
+from bot.storage.history import HistoryStore
+from bot.trend.summary import TrendReport, build_trend
 from inference.arousal_baseline import fuse_with_baseline
 from inference.config import InferenceConfig
 from inference.engine import InferenceEngine
 from inference.pipeline import Pipeline
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from bot.ops.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -112,15 +112,10 @@ class AnalysisService:
         """Open the history and start the pipeline (loading models into its engine).
 
         ``engine``: share an already loaded engine; ``pipeline``: any object with
-        ``start/close/models/run`` (the Celery front end) instead of the in-process one.
+        ``start/close/models/run`` instead of the in-process one (the composition root hands
+        in the Celery front end in scale-out mode, see :mod:`app.wiring`).
         """
         store = await HistoryStore.open(settings.db)
-        if pipeline is None and settings.broker_url:
-            # Scale-out mode: the models run in `voicemood worker` processes (workers/).
-            from bot.metrics import InstrumentedPipeline
-            from workers.client import RemotePipeline
-
-            pipeline = InstrumentedPipeline(RemotePipeline(settings))
         if pipeline is None:
             # Only the inference settings travel on: no token reaches model code.
             pipeline = Pipeline(InferenceConfig.from_settings(settings), engine=engine)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from inference.errors import InputError, TooLarge, TooLong
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from bot.ops.settings import Settings
 
 #: Platforms round a clip's length up to whole seconds; don't refuse a 600.4 s note as 601.
 DURATION_SLACK_S = 1.0

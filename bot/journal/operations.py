@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.clock import Clock, SystemClock
-from bot.digest import (
+from bot.journal.digest import (
     DEFAULT_MINUTE,
     DEFAULT_WEEKDAY,
     DigestRequest,
@@ -25,15 +25,15 @@ from bot.digest import (
     parse_digest,
     switched_on,
 )
-from bot.export import ExportFile, open_export, parse_format
-from bot.journal_store import DigestSchedule, JournalStore
-from bot.journal_text import journal_text, weekday_name
-from bot.trend import parse_period, zone_for
+from bot.journal.export import ExportFile, open_export, parse_format
+from bot.storage.journal import DigestSchedule
+from bot.trend.summary import parse_period, zone_for
 from bot.wording import human_bytes
+from bot.wording.journal import journal_text, weekday_name
 
 if TYPE_CHECKING:
-    from bot.service import AnalysisService
-    from bot.trend import TrendReport
+    from bot.core.service import AnalysisService
+    from bot.trend.summary import TrendReport
 
 
 class ExportUsage(ValueError):
@@ -47,7 +47,7 @@ class Journal:
         self.service = service
         self.settings = service.settings
         self.store = service.store
-        self.prefs = JournalStore(service.store)
+        self.prefs = service.store.journal
         self.clock = clock or SystemClock()
 
     # -- export -------------------------------------------------------------------------
@@ -68,7 +68,7 @@ class Journal:
     @asynccontextmanager
     async def export(self, platform: str, user_id: str, fmt: str = "csv",
                      days: int | None = None) -> AsyncIterator[ExportFile]:
-        """The person's export (see :func:`bot.export.open_export`); ``ExportInProgress``
+        """The person's export (see :func:`bot.journal.export.open_export`); ``ExportInProgress``
         while another of theirs runs."""
         async with open_export(self.store, platform, str(user_id), parse_format(fmt),
                                self.settings.tz, days, now=self.clock.now()) as exp:

@@ -19,11 +19,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot.clock import Clock, SystemClock
-from bot.journal_store import JournalStore, connection
 
 if TYPE_CHECKING:
     from bot.analysis import Analysis, Sender
-    from bot.store import HistoryStore
+    from bot.storage.history import HistoryStore
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ async def add_as_chosen(store: HistoryStore, sender: Sender, analysis: Analysis)
     receives the stored row's id, sender and time. Returns False when that message was
     stored before, as :meth:`HistoryStore.add` does.
     """
-    if await JournalStore(store).keeps_transcripts(sender.platform, sender.user_id):
+    if await store.journal.keeps_transcripts(sender.platform, sender.user_id):
         return await store.add(sender, analysis)
     slim = without_transcript(analysis)
     added = await store.add(sender, slim)
@@ -60,11 +59,7 @@ async def purge_expired(store: HistoryStore, days: int, now: float) -> int:
     """
     if days <= 0:
         return 0
-    conn = connection(store)
-    cur = await conn.execute("DELETE FROM analyses WHERE created_at < ?",
-                             (float(now) - days * DAY_S,))
-    await conn.commit()
-    return int(cur.rowcount)
+    return await store.purge_before(float(now) - days * DAY_S)
 
 
 class Retention:

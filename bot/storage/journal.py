@@ -1,6 +1,6 @@
 """The mood journal's own rows: weekly digest schedules and per-person privacy choices.
 
-They live in the history database (tables made by migration 2 in :mod:`bot.store`) and go
+They live in the history database (tables made by migration 2 in :mod:`bot.storage.schema`) and go
 through the history's one connection, so journal writes and analysis writes share one
 transaction order and a single ``busy_timeout``.
 """
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import aiosqlite
 
-    from bot.store import HistoryStore
+    from bot.storage.history import HistoryStore
 
 
 @dataclass(frozen=True)
@@ -38,22 +38,18 @@ class DigestSchedule:
         return f"{self.minute // 60:02d}:{self.minute % 60:02d}"
 
 
-def connection(store: HistoryStore) -> aiosqlite.Connection:
-    """The history's connection (one writer per file; see the module docstring)."""
-    # The journal tables are part of the same database: no second connection, no second
-    # writer racing the first.
-    return store._conn
-
-
 class JournalStore:
-    """Digest schedules and privacy choices, on an open :class:`~bot.store.HistoryStore`."""
+    """Digest schedules and privacy choices, on an open
+    :class:`~bot.storage.history.HistoryStore` (reach it as ``store.journal``)."""
 
     def __init__(self, store: HistoryStore) -> None:
         self._store = store
 
     @property
     def _conn(self) -> aiosqlite.Connection:
-        return connection(self._store)
+        # The journal tables are part of the same database: no second connection, no second
+        # writer racing the first.
+        return self._store._conn
 
     # -- digest schedules ---------------------------------------------------------------
 

@@ -60,15 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only this component (repeatable)")
     msub.add_parser("prepare", help="assemble the offline Whisper weights now")
 
-    from bot.export_cli import add_parser as add_export_parser
+    from app.export_cli import add_parser as add_export_parser
 
     add_export_parser(sub)
 
-    from bot.text_cli import add_parser as add_text_parser
+    from app.text_cli import add_parser as add_text_parser
 
     add_text_parser(sub)
 
-    from workers.worker_cli import add_parser as add_worker_parser
+    from app.worker_cli import add_parser as add_worker_parser
 
     add_worker_parser(sub)
 
@@ -89,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    from bot.logs import setup_logging
-    from bot.settings import Settings
+    from bot.ops.logs import setup_logging
+    from bot.ops.settings import Settings
 
     try:
         settings = Settings()
@@ -108,15 +108,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "trend":
             return asyncio.run(cmd_trend(settings, args))
         if args.command == "text":
-            from bot.text_cli import run_text_cli
+            from app.text_cli import run_text_cli
 
             return run_text_cli(settings, args)
         if args.command == "export":
-            from bot.export_cli import run_export_cli
+            from app.export_cli import run_export_cli
 
             return asyncio.run(run_export_cli(settings, args))
         if args.command == "worker":
-            from workers.worker_cli import run_worker
+            from app.worker_cli import run_worker
 
             return run_worker(settings, args)
         if args.command == "models":
@@ -131,12 +131,12 @@ def main(argv: list[str] | None = None) -> int:
 
 async def cmd_analyze(settings, args) -> int:
     """``voicemood analyze``: one line (or JSON object) per file; non-zero if any failed."""
+    from app.wiring import open_service
     from bot.analysis import Sender
-    from bot.service import AnalysisService
     from bot.wording import format_analysis
     from inference.errors import VoicemoodError
 
-    service = await AnalysisService.create(settings)
+    service = await open_service(settings)
     failures = 0
     try:
         for path in args.files:
@@ -194,7 +194,7 @@ async def cmd_serve(settings, web_only: bool = False) -> int:
     """``voicemood serve``: run every configured bot until interrupted, plus the web page
     when ``VOICEMOOD_WEB_PORT`` is set, or the page alone when no bot is configured.
     ``voicemood web`` (``web_only``): only the page and its JSON API."""
-    from bot.service import AnalysisService
+    from app.wiring import open_service
 
     command = "web" if web_only else "serve"
     runners = []
@@ -228,7 +228,7 @@ async def cmd_serve(settings, web_only: bool = False) -> int:
         print("voicemood serve: SLACK_SIGNING_SECRET is required for the Slack HTTP Events API "
               "(or set SLACK_APP_TOKEN for Socket Mode).", file=sys.stderr)
         return 2
-    service = await AnalysisService.create(settings)
+    service = await open_service(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -236,7 +236,7 @@ async def cmd_serve(settings, web_only: bool = False) -> int:
     tasks = [asyncio.create_task(run(service, settings), name=name) for name, run in runners]
     log.info("serving: %s", ", ".join(name for name, _ in runners))
     stopper = asyncio.create_task(stop.wait())
-    from bot.metrics import start_serve_health
+    from bot.ops.metrics import start_serve_health
 
     health = await start_serve_health(service, settings)  # None unless VOICEMOOD_METRICS_PORT
     try:
@@ -257,8 +257,8 @@ async def cmd_serve(settings, web_only: bool = False) -> int:
 
 async def cmd_trend(settings, args) -> int:
     """``voicemood trend``."""
-    from bot.trend import parse_period
-    from bot.trend_cli import run_trend_cli
+    from app.trend_cli import run_trend_cli
+    from bot.trend.summary import parse_period
 
     try:
         days = parse_period(args.days)
@@ -289,7 +289,7 @@ def cmd_models(settings, args, parser: argparse.ArgumentParser) -> int:
             print(f"{info.component:14} {info.tier:8} {info.model}"
                   + (f"  ({info.detail})" if info.detail else ""))
         if settings.broker_url:  # scale-out: the models that matter run in the workers
-            from workers.worker_cli import print_worker_models
+            from app.worker_cli import print_worker_models
 
             print_worker_models(settings)
         return 0

@@ -30,13 +30,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from bot.journal_store import connection
-from bot.trend import MAX_DAYS, zone_for
+from bot.trend.summary import MAX_DAYS, zone_for
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
-    from bot.store import HistoryStore
+    from bot.storage.history import HistoryStore
 
 Format = Literal["csv", "json"]
 FORMATS: tuple[Format, ...] = ("csv", "json")
@@ -48,9 +47,6 @@ PAGE_ROWS = 500
 #: Exports up to this size stay in memory before being sent; larger ones spill to disk.
 SPOOL_BYTES = 8 * 1024 * 1024
 BOM = "\ufeff".encode()
-
-_SELECT = ("SELECT id, created_at, duration_s, label, confidence, valence, arousal, text_label,"
-           " voice_label, language, transcript FROM analyses WHERE platform=? AND user_id=?")
 
 #: (platform, user id) of exports running in this process.
 _RUNNING: set[tuple[str, str]] = set()
@@ -95,26 +91,10 @@ def since_for_days(days: int | None, tz: str, now: datetime | None = None) -> fl
 async def iter_rows(store: HistoryStore, platform: str, user_id: str,
                     since: float | None = None, page: int = PAGE_ROWS
                     ) -> AsyncIterator[list[tuple[Any, ...]]]:
-    """The person's stored analyses, oldest first, ``page`` rows at a time.
-
-    Pages are cut by (time, id), not OFFSET, so each page is one index range scan and a
-    note stored during the export cannot shift rows into a second page.
-    """
-    conn = connection(store)
-    after: tuple[float, int] = (float(since) if since is not None else float("-inf"), -1)
-    while True:
-        async with conn.execute(
-            _SELECT + " AND (created_at > ? OR (created_at = ? AND id > ?))"
-            " ORDER BY created_at, id LIMIT ?",
-            (platform, str(user_id), after[0], after[0], after[1], int(page)),
-        ) as cur:
-            rows = [tuple(r) for r in await cur.fetchall()]
-        if not rows:
-            return
+    """The person's stored analyses, oldest first, ``page`` rows at a time (see
+    :meth:`~bot.storage.history.HistoryStore.export_pages`)."""
+    async for rows in store.export_pages(platform, user_id, since, page):
         yield rows
-        if len(rows) < page:
-            return
-        after = (float(rows[-1][1]), int(rows[-1][0]))
 
 
 def record(row: tuple[Any, ...], zone: ZoneInfo) -> dict[str, Any]:

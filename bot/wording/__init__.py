@@ -10,7 +10,7 @@ import html
 import math
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
@@ -19,7 +19,7 @@ from inference.errors import Busy, VoicemoodError
 from inference.types import TAG_ZH
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from bot.ops.settings import Settings
 
 Markup = Literal["plain", "html", "mrkdwn"]
 
@@ -275,3 +275,16 @@ HELP = {
 def help_text(commands: str, lang: str = "en") -> str:
     """The help message, with the front end's own list of commands."""
     return HELP[lang_of(lang)].format(commands=commands)
+
+
+MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def day_label(d: date, lang: str = "en", *, weekday: bool = False) -> str:
+    """A short date for summaries and chart axes: ``Mar 5`` (``Tue Mar 5`` with
+    ``weekday``) in English, ``3月5日`` in Chinese."""
+    if lang.startswith("zh"):
+        return f"{d.month}月{d.day}日"
+    text = f"{MONTHS_EN[d.month - 1]} {d.day}"
+    return f"{_WEEKDAYS_EN[d.weekday()]} {text}" if weekday else text

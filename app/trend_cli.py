@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.store import HistoryStore
-from bot.trend import MAX_DAYS, build_trend, zone_for
+from bot.storage.history import HistoryStore
+from bot.trend.summary import MAX_DAYS, build_trend, zone_for
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from bot.ops.settings import Settings
 
 EXIT_OK = 0
 EXIT_ERROR = 1

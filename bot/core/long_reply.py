@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from bot.analysis import Analysis
-from bot.journal_text import journal_text
 from bot.wording import Markup, escape, format_analysis
+from bot.wording.journal import journal_text
 
 #: More pieces than this and the transcript goes into a file.
 MAX_MESSAGES = 3

@@ -38,11 +38,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.wording import day_label
 from inference.types import TAG_ZH, TAGS
 
 if TYPE_CHECKING:
     from bot.analysis import Analysis
-    from bot.store import HistoryStore
+    from bot.storage.history import HistoryStore
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 365
@@ -58,8 +59,6 @@ NEGATIVE_DAYS = 3
 _UNINFORMATIVE_VOICE = frozenset({"unknown", "other", "<unk>", ""})
 
 #: English month names, fixed here because strftime("%b") follows the process locale.
-MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _VOICE_ZH = {
     "angry": "生气",
     "disgusted": "厌恶",
@@ -321,7 +320,7 @@ def _negative_streak(rows: Sequence[DayRow]) -> int:
 
 def _render(report: TrendReport) -> bytes:
     # Imported here so that bots not asking for charts never load matplotlib.
-    from bot.chart import render_trend_chart
+    from bot.trend.chart import render_trend_chart
 
     return render_trend_chart(report, report.lang, report.tz)
 
@@ -339,12 +338,11 @@ def _pct(share: float) -> str:
 
 
 def _day_en(d: date, weekday: bool = False) -> str:
-    text = f"{MONTHS_EN[d.month - 1]} {d.day}"
-    return f"{_WEEKDAYS[d.weekday()]} {text}" if weekday else text
+    return day_label(d, "en", weekday=weekday)
 
 
 def _day_zh(d: date) -> str:
-    return f"{d.month}月{d.day}日"
+    return day_label(d, "zh")
 
 
 def _minutes(minutes: float) -> str:

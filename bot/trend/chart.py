@@ -24,11 +24,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from bot.trend import MONTHS_EN
+from bot.wording import day_label
 from inference.types import TAG_ZH, TAGS
 
 if TYPE_CHECKING:
-    from bot.trend import DayRow, TrendReport
+    from bot.trend.summary import DayRow, TrendReport
 
 #: 1000 x 700 px: wide enough for 90 bars, still legible when a phone scales it down.
 WIDTH_IN, HEIGHT_IN, DPI = 10.0, 7.0, 100
@@ -97,7 +97,7 @@ def render_trend_chart(
 ) -> bytes:
     """Draw the daily mood line and stacked per-day tag counts; return PNG bytes.
 
-    Takes a :class:`~bot.trend.TrendReport` or its ``daily`` rows. ``lang`` starting with
+    Takes a :class:`~bot.trend.summary.TrendReport` or its ``daily`` rows. ``lang`` starting with
     ``"zh"`` labels in Chinese when a CJK font is installed, else in English; ``tz`` is only
     named in the title (the rows are already cut into local days).
     """
@@ -188,4 +188,4 @@ def render_trend_chart(
 
 
 def _day_label(d: date, zh: bool) -> str:
-    return f"{d.month}月{d.day}日" if zh else f"{MONTHS_EN[d.month - 1]} {d.day}"
+    return day_label(d, "zh" if zh else "en")

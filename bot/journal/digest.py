@@ -1,7 +1,7 @@
 """The opt-in weekly digest: when it is due, and the job that sends it.
 
 A person turns it on with a weekday and a local time (default Sunday 19:00) in a time zone
-(default ``VOICEMOOD_TZ``). The schedule lives in SQLite (:mod:`bot.journal_store`) with
+(default ``VOICEMOOD_TZ``). The schedule lives in SQLite (:mod:`bot.storage.journal`) with
 the unix time of the next digest, so it survives restarts.
 
 :class:`DigestScheduler` runs per platform. Each pass takes the schedules that are due:
@@ -29,12 +29,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from bot.clock import Clock, SystemClock
-from bot.journal_store import DigestSchedule, JournalStore
-from bot.trend import build_trend, zone_for
+from bot.storage.journal import DigestSchedule
+from bot.trend.summary import build_trend, zone_for
 
 if TYPE_CHECKING:
-    from bot.store import HistoryStore
-    from bot.trend import TrendReport
+    from bot.storage.history import HistoryStore
+    from bot.trend.summary import TrendReport
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ class DigestScheduler:
     def __init__(self, store: HistoryStore, platform: str, sender: DigestSender, *,
                  clock: Clock | None = None, poll_s: float = POLL_S) -> None:
         self.store = store
-        self.journal = JournalStore(store)
+        self.journal = store.journal
         self.platform = platform
         self.sender = sender
         self.clock = clock or SystemClock()

@@ -1,0 +1,1 @@
+"""Running the product: settings, logging (with secret redaction), metrics and health checks."""
