@@ -3,6 +3,15 @@
 ffmpeg does the decoding (OGG/Opus, MP3, M4A/AAC, MP4 and WebM audio tracks, WAV, FLAC...)
 under a wall-clock timeout, so hostile input cannot hang a worker; numpy measures and
 normalises the loudness. Every refusal is a typed :class:`~inference.errors.InputError`.
+
+ffmpeg and ffprobe only ever read the bytes they were given. Left to itself ffmpeg guesses
+the container from the content, and some of its demuxers open further inputs: a 100-byte
+"note.ogg" that is really an HLS playlist (``#EXTM3U``) or a concat list (``ffconcat``)
+naming another local file would be "decoded" into that file's audio, and a live playlist
+(no end tag) would hold a decode slot until the timeout. So every ffmpeg/ffprobe run gets
+``-format_whitelist`` (:data:`ALLOWED_DEMUXERS`, checked by ffmpeg right after it guesses
+the container and before it reads a packet) and ``-protocol_whitelist file``; the input is
+one file in a private, otherwise empty folder. Anything else is refused as ``not_audio``.
 """
 
 from __future__ import annotations
@@ -43,6 +52,19 @@ MAX_GAIN_DB = 30.0
 SILENCE_DBFS = -55.0
 
 _FRAME = SAMPLE_RATE // 20  # 50 ms
+
+#: The demuxers ffmpeg may use for an upload (its ``-format_whitelist``): the containers
+#: chat platforms, phones and browsers send (Ogg/Opus voice notes, WebM/Matroska, MP4/M4A/
+#: 3GP, MP3, WAV, FLAC, raw AAC and AMR, AIFF, CAF, WMA, AU). None of them opens another
+#: input (the MOV demuxer's external references, ``enable_drefs``, stay off by default).
+#: Deliberately absent: hls, concat, webm_dash_manifest, image sequences, devices, and
+#: every other demuxer that reads a list of further files or URLs.
+ALLOWED_DEMUXERS: tuple[str, ...] = (
+    "ogg", "matroska", "webm", "mov", "mp4", "m4a", "3gp", "mp3", "wav", "w64", "flac",
+    "aac", "amr", "amrnb", "amrwb", "aiff", "caf", "asf", "au",
+)
+#: ffmpeg's error when the guessed container is not in :data:`ALLOWED_DEMUXERS`.
+_NOT_ALLOWED = "format not on whitelist"
 
 
 @dataclass(frozen=True)
@@ -103,6 +125,18 @@ def check_size(data: bytes, max_bytes: int) -> None:
         )
 
 
+def _input_args(path: str) -> list[str]:
+    """ffmpeg/ffprobe arguments that open ``path`` and nothing else.
+
+    Input options, so they must come before ``-i``. The format allow-list is the gate: a
+    playlist or concat list is refused before any demuxer could read what it names; the
+    protocol allow-list keeps even an allowed demuxer from reaching the network or a
+    ``data:``/``subfile:``/``concat:`` URL.
+    """
+    return ["-protocol_whitelist", "file", "-format_whitelist", ",".join(ALLOWED_DEMUXERS),
+            "-i", path]
+
+
 def too_long(max_seconds: float) -> TooLong:
     """The refusal for a recording over ``max_seconds``."""
     return TooLong(
@@ -113,8 +147,9 @@ def too_long(max_seconds: float) -> TooLong:
 async def probe_seconds(data: bytes, *, timeout_s: float = 10.0) -> float | None:
     """Duration the container declares, read by ffprobe without decoding (~50 ms).
 
-    None when ffprobe cannot tell (not audio, a damaged file, or a stream without a
-    duration such as a browser's WebM recording); the decoder then has the last word.
+    None when ffprobe cannot tell (not audio, a container outside
+    :data:`ALLOWED_DEMUXERS`, a damaged file, or a stream without a duration such as a
+    browser's WebM recording); the decoder then has the last word.
     """
     ffprobe = shutil.which("ffprobe")
     if not ffprobe:
@@ -122,7 +157,7 @@ async def probe_seconds(data: bytes, *, timeout_s: float = 10.0) -> float | None
     with _temp_copy(data) as path:
         proc = await asyncio.create_subprocess_exec(
             ffprobe, "-v", "error", "-select_streams", "a:0", "-show_entries",
-            "format=duration", "-of", "csv=p=0", path,
+            "format=duration", "-of", "csv=p=0", *_input_args(path),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
         )
         try:
@@ -141,14 +176,15 @@ async def probe_seconds(data: bytes, *, timeout_s: float = 10.0) -> float | None
 @contextlib.contextmanager
 def _temp_copy(data: bytes) -> Iterator[str]:
     # A file rather than stdin: MP4/M4A keep their index (moov) at the end, which
-    # ffmpeg and ffprobe can only reach by seeking.
-    fd, path = tempfile.mkstemp(prefix="voicemood-", suffix=".in")
-    try:
+    # ffmpeg and ffprobe can only reach by seeking (ffmpeg 5.1's pipe: never seeks).
+    # Alone in a private folder (0700), so a relative name inside the upload, should a
+    # demuxer ever follow one, finds nothing, in particular not other notes in flight.
+    with tempfile.TemporaryDirectory(prefix="voicemood-") as folder:
+        path = os.path.join(folder, "note.in")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         yield path
-    finally:
-        os.unlink(path)
 
 
 async def decode_audio(
@@ -218,7 +254,8 @@ async def _run_ffmpeg(data: bytes, *, max_seconds: float, timeout_s: float,
         # Decode a little past the limit so "too long" is detectable without decoding hours.
         limit = f"{max_seconds + 1.0:.3f}"
         cmd = [
-            ffmpeg_path(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", path,
+            ffmpeg_path(), "-nostdin", "-hide_banner", "-loglevel", "error",
+            *_input_args(path),
             "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(SAMPLE_RATE),
             "-t", limit, "-f", "s16le", "-acodec", "pcm_s16le", "pipe:1",
         ]
@@ -238,6 +275,10 @@ async def _run_ffmpeg(data: bytes, *, max_seconds: float, timeout_s: float,
 
 def _raise_for_stderr(stderr: str, known: str | None) -> None:
     text = stderr.lower()
+    if _NOT_ALLOWED in text:
+        # A playlist, concat list or other container we do not open: whatever its first
+        # bytes claim (an ID3 tag can precede one), it is not a recording.
+        raise NotAudio("This does not look like an audio file.")
     if "decoder" in text and "not found" in text or "unsupported codec" in text:
         raise UnsupportedCodec("This audio uses a codec that cannot be decoded.")
     if "matches no streams" in text or "does not contain any stream" in text:
