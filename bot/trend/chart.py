@@ -28,7 +28,7 @@ from bot.wording import day_label
 from inference.types import TAG_ZH, TAGS
 
 if TYPE_CHECKING:
-    from bot.trend.summary import DayRow, TrendReport
+    from bot.trend.report import DayRow, TrendReport
 
 #: 1000 x 700 px: wide enough for 90 bars, still legible when a phone scales it down.
 WIDTH_IN, HEIGHT_IN, DPI = 10.0, 7.0, 100
@@ -97,7 +97,7 @@ def render_trend_chart(
 ) -> bytes:
     """Draw the daily mood line and stacked per-day tag counts; return PNG bytes.
 
-    Takes a :class:`~bot.trend.summary.TrendReport` or its ``daily`` rows. ``lang`` starting with
+    Takes a :class:`~bot.trend.report.TrendReport` or its ``daily`` rows. ``lang`` starting with
     ``"zh"`` labels in Chinese when a CJK font is installed, else in English; ``tz`` is only
     named in the title (the rows are already cut into local days).
     """

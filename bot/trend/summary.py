@@ -33,11 +33,11 @@ import re
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.trend.report import MIN_NOTES, DayRow, TrendReport
 from bot.wording import day_label
 from inference.types import TAG_ZH, TAGS
 
@@ -47,8 +47,6 @@ if TYPE_CHECKING:
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 365
-#: Fewer notes than this in a period: no trend, no chart, no comparison.
-MIN_NOTES = 3
 #: Period moods closer than this count as "steady".
 STEADY_BAND = 0.10
 #: A day counts as "mostly negative" from this share of negative notes on.
@@ -96,60 +94,6 @@ def parse_period(arg: str | None) -> int:
     if not 1 <= days <= MAX_DAYS:
         raise ValueError(f"The period must be between 1 and {MAX_DAYS} days (got {days}).")
     return days
-
-
-@dataclass
-class DayRow:
-    """One calendar day of the period (local time zone)."""
-
-    date: date
-    notes: int = 0
-    mood: float | None = None  # mean valence of the day's notes; None without notes
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TAGS, 0))
-
-    @property
-    def negative_share(self) -> float | None:
-        """Share of the day's notes tagged negative; None without notes."""
-        return self.counts.get("negative", 0) / self.notes if self.notes else None
-
-
-@dataclass
-class TrendReport:
-    """Everything ``/trend`` answers for one user and period; ``text`` is the summary."""
-
-    days: int
-    notes: int
-    minutes: float
-    tag_shares: dict[str, float]
-    daily: list[DayRow]
-    mood: float | None
-    previous_mood: float | None
-    direction: str | None  # "improving", "steady", "declining"; None when not comparable
-    change: float | None
-    top_voice: str | None
-    lowest_day: DayRow | None
-    sustained_negative: bool
-    text: str = ""
-    png: bytes | None = None
-    tz: str = "UTC"
-    lang: str = "en"
-    previous_notes: int = 0
-    negative_streak: int = 0  # mostly-negative days in a row up to the latest day with notes
-
-    @property
-    def start(self) -> date:
-        """First local day of the period."""
-        return self.daily[0].date
-
-    @property
-    def end(self) -> date:
-        """Last local day of the period (today)."""
-        return self.daily[-1].date
-
-    @property
-    def enough_data(self) -> bool:
-        """Whether the period has enough notes to talk about a trend."""
-        return self.notes >= MIN_NOTES
 
 
 def zone_for(tz: str) -> ZoneInfo:
