@@ -5,6 +5,7 @@ a platform. Telegram and Slack delivery are in tests/test_journal_telegram.py / 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -48,10 +49,22 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "voicemood.db"
 
 
-async def _journal(db: Path, clock: FakeClock) -> Journal:
-    store = await HistoryStore.open(db)
-    settings = make_settings(db.parent, tz="Asia/Shanghai")
-    return Journal(SimpleNamespace(store=store, settings=settings), clock=clock)
+@pytest.fixture
+async def open_journal(db: Path) -> AsyncIterator[Callable[[FakeClock], Awaitable[Journal]]]:
+    """Opens a :class:`Journal` over ``db`` (once per simulated bot run); every store it
+    opened is closed at teardown, after a failed assertion too: aiosqlite's thread is not a
+    daemon, so a store left open would keep pytest from ever exiting."""
+    stores: list[HistoryStore] = []
+
+    async def open_(clock: FakeClock) -> Journal:
+        store = await HistoryStore.open(db)
+        stores.append(store)
+        settings = make_settings(db.parent, tz="Asia/Shanghai")
+        return Journal(SimpleNamespace(store=store, settings=settings), clock=clock)
+
+    yield open_
+    for store in stores:
+        await store.close()  # a second close (the test closed it already) does nothing
 
 
 async def _alice_notes(store: HistoryStore, days: tuple[int, ...] = (19, 20, 21)) -> None:
@@ -60,8 +73,9 @@ async def _alice_notes(store: HistoryStore, days: tuple[int, ...] = (19, 20, 21)
 
 
 @pytest.fixture
-async def running():
-    """Start ``DigestScheduler.run`` as a task; cancelled at the end of the test."""
+async def running(open_journal):
+    """Start ``DigestScheduler.run`` as a task; cancelled at the end of the test, before
+    ``open_journal`` closes the stores the schedulers read."""
     tasks: list[asyncio.Task] = []
 
     def start(scheduler: DigestScheduler) -> asyncio.Task:
@@ -74,9 +88,9 @@ async def running():
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def test_digest_fires_at_its_local_time_and_only_then(db, running):
+async def test_digest_fires_at_its_local_time_and_only_then(open_journal, running):
     clock = FakeClock(WEDNESDAY_NOON)
-    journal = await _journal(db, clock)
+    journal = await open_journal(clock)
     await _alice_notes(journal.store)
     reply = await journal.digest("telegram", "1001", "1001", ["on", "sun", "19:00"], "en")
     assert reply == ("Weekly digest on: every Sunday at 19:00 (Asia/Shanghai), starting "
@@ -104,19 +118,18 @@ async def test_digest_fires_at_its_local_time_and_only_then(db, running):
     await clock.advance(datetime(2026, 11, 23, 11, 0, tzinfo=UTC))
     await clock.settled()
     assert len(sender.sent) == 1
-    await journal.store.close()
 
 
-async def test_schedule_survives_restart_and_a_missed_digest_goes_out_once(db, running):
+async def test_schedule_survives_restart_and_a_missed_digest_goes_out_once(open_journal, running):
     clock = FakeClock(WEDNESDAY_NOON)
-    journal = await _journal(db, clock)
+    journal = await open_journal(clock)
     await _alice_notes(journal.store)
     await journal.digest("telegram", "1001", "1001", ["on", "sun", "19:00"], "en")
     await journal.store.close()  # the bot goes down before Sunday...
 
     # ...and comes back on Monday 10:00 local, 15 hours after the digest was due.
     await clock.advance(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
-    journal = await _journal(db, clock)
+    journal = await open_journal(clock)
     sender = Recorder()
     task = running(journal.scheduler("telegram", sender))
     await clock.settled()
@@ -127,16 +140,15 @@ async def test_schedule_survives_restart_and_a_missed_digest_goes_out_once(db, r
     await asyncio.gather(task, return_exceptions=True)
     await journal.store.close()
 
-    journal = await _journal(db, clock)  # another restart: nothing is sent twice
+    journal = await open_journal(clock)  # another restart: nothing is sent twice
     running(journal.scheduler("telegram", sender))
     await clock.settled()
     assert len(sender.sent) == 1
-    await journal.store.close()
 
 
-async def test_a_day_late_is_skipped_and_next_week_still_comes(db):
+async def test_a_day_late_is_skipped_and_next_week_still_comes(open_journal):
     clock = FakeClock(WEDNESDAY_NOON)
-    journal = await _journal(db, clock)
+    journal = await open_journal(clock)
     await _alice_notes(journal.store, days=(19, 20, 25))
     await journal.digest("telegram", "1001", "1001", ["on"], "en")  # Sunday 19:00 default
     sender = Recorder()
@@ -150,12 +162,11 @@ async def test_a_day_late_is_skipped_and_next_week_still_comes(db):
     await clock.advance(NEXT_SUNDAY_7PM)
     assert await scheduler.run_due() == {"1001": "sent"}
     assert sender.sent[0][1].notes == 1  # only the 25th lies in Nov 23 – Nov 29
-    await journal.store.close()
 
 
-async def test_nothing_is_sent_for_a_week_without_notes(db):
+async def test_nothing_is_sent_for_a_week_without_notes(open_journal):
     clock = FakeClock(WEDNESDAY_NOON)
-    journal = await _journal(db, clock)
+    journal = await open_journal(clock)
     await _alice_notes(journal.store, days=(10, 14))  # both before Nov 16
     await journal.digest("telegram", "1001", "1001", ["on"], "en")
     await journal.digest("telegram", "1002", "1002", ["on"], "en")  # Bob has no notes at all
@@ -168,12 +179,11 @@ async def test_nothing_is_sent_for_a_week_without_notes(db):
     assert await scheduler.run_due() == {}
     bob = await JournalStore(journal.store).schedule("telegram", "1002")
     assert (bob.enabled, bob.next_at) == (True, NEXT_SUNDAY_7PM.timestamp())
-    await journal.store.close()
 
 
-async def test_a_blocked_person_is_switched_off_and_never_retried(db):
+async def test_a_blocked_person_is_switched_off_and_never_retried(open_journal):
     clock = FakeClock(WEDNESDAY_NOON)
-    journal = await _journal(db, clock)
+    journal = await open_journal(clock)
     await _alice_notes(journal.store, days=(19, 20, 21, 24, 25))
     await journal.digest("telegram", "1001", "1001", ["on"], "en")
     sender = Recorder()
@@ -187,12 +197,11 @@ async def test_a_blocked_person_is_switched_off_and_never_retried(db):
     assert await journal.digest("telegram", "1001", "1001", [], "en") == (
         "Your weekly digest is off. Turn it on with /digest on [weekday] [HH:MM], e.g. "
         "/digest on sun 19:00.")
-    await journal.store.close()
 
 
-async def test_a_passing_failure_is_tried_again(db):
+async def test_a_passing_failure_is_tried_again(open_journal):
     clock = FakeClock(WEDNESDAY_NOON)
-    journal = await _journal(db, clock)
+    journal = await open_journal(clock)
     await _alice_notes(journal.store)
     await journal.digest("telegram", "1001", "1001", ["on"], "en")
     sender = Recorder()
@@ -202,12 +211,11 @@ async def test_a_passing_failure_is_tried_again(db):
     assert await scheduler.run_due() == {"1001": "failed"}
     await clock.advance(datetime(2026, 11, 22, 11, 1, tzinfo=UTC))
     assert await scheduler.run_due() == {"1001": "sent"}
-    await journal.store.close()
 
 
-async def test_digest_command_replies(db):
+async def test_digest_command_replies(open_journal):
     clock = FakeClock(WEDNESDAY_NOON)
-    journal = await _journal(db, clock)
+    journal = await open_journal(clock)
 
     async def say(*args: str, lang: str = "en") -> str:
         return await journal.digest("telegram", "1001", "1001", list(args), lang)
@@ -235,7 +243,6 @@ async def test_digest_command_replies(db):
         "Use /digest on [weekday] [HH:MM], /digest off, /digest tz Area/City, or /digest "
         "alone to see your setting.")
     assert await say("off") == "Weekly digest off."
-    await journal.store.close()
 
 
 def test_local_time_holds_across_a_dst_change():
