@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -65,9 +66,8 @@ def test_analyze_json_reports_each_file(tmp_path: Path) -> None:
     assert [line["error"]["code"] for line in lines[1:]] == ["silent", "not_audio", "not_found"]
     assert all(line["error"]["message"] for line in lines[1:])
     # Only the good file is in alice's history.
-    con = sqlite3.connect(tmp_path / "cli.db")
-    rows = con.execute("SELECT user_id, platform, transcript FROM analyses").fetchall()
-    con.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "cli.db")) as con:
+        rows = con.execute("SELECT user_id, platform, transcript FROM analyses").fetchall()
     assert len(rows) == 1 and rows[0][:2] == ("alice", "cli")
     assert rows[0][2] == ok["transcript"]
 
@@ -108,6 +108,18 @@ def test_bad_setting_is_reported(tmp_path: Path) -> None:
     out = run_cli(["models", "status"], tmp_path, VOICEMOOD_DEVICE="tpu")
     assert out.returncode == 2
     assert "VOICEMOOD_DEVICE" in out.stderr
+
+
+def test_a_database_from_a_newer_voicemood_is_refused_and_the_process_exits(
+        tmp_path: Path) -> None:
+    with contextlib.closing(sqlite3.connect(tmp_path / "cli.db")) as con:
+        con.execute("PRAGMA user_version = 999")
+        con.commit()
+    # Before the fix the refused open left its SQLite thread running and the process hung
+    # after printing the error: subprocess.run's timeout turns that into a failure here.
+    out = run_cli(["trend", "--user", "u", "--days", "7"], tmp_path, timeout=60)
+    assert out.returncode != 0
+    assert "newer than this voicemood" in out.stderr
 
 
 # `serve` without a bot token runs the web page: tests/test_web_api.py

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from bot.analysis import Analysis, Sender
 from bot.storage.history import SCHEMA_VERSION, HistoryStore
 from inference.types import FusedEmotion, TextReading, VoiceReading
+from tests.conftest import sqlite_threads
 
 
 def make_analysis(label: str = "positive", transcript: str = "hello", created: float = 1000.0,
@@ -27,16 +29,14 @@ def make_analysis(label: str = "positive", transcript: str = "hello", created: f
 
 async def test_schema_wal_and_index(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "h.db"
-    store = await HistoryStore.open(path)
-    assert await store.schema_version() == SCHEMA_VERSION
-    await store.close()
-    con = sqlite3.connect(path)
-    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    plan = con.execute(
-        "EXPLAIN QUERY PLAN SELECT * FROM analyses WHERE platform='t' AND user_id='u'"
-        " AND created_at >= 0 AND created_at < 10").fetchall()
+    async with await HistoryStore.open(path) as store:
+        assert await store.schema_version() == SCHEMA_VERSION
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        plan = con.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM analyses WHERE platform='t' AND user_id='u'"
+            " AND created_at >= 0 AND created_at < 10").fetchall()
     assert "idx_analyses_user_time" in " ".join(str(r) for r in plan)
-    con.close()
 
 
 async def test_round_trip_and_redelivery(tmp_path: Path) -> None:
@@ -96,12 +96,18 @@ async def test_migrates_an_unversioned_file_and_refuses_a_newer_one(tmp_path: Pa
     sqlite3.connect(path).close()  # an empty, version-0 database
     async with await HistoryStore.open(path) as store:
         assert await store.schema_version() == SCHEMA_VERSION
-    con = sqlite3.connect(path)
-    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    con.commit()
-    con.close()
-    with pytest.raises(RuntimeError, match="newer"):
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        con.commit()
+    before = set(sqlite_threads())
+    with pytest.raises(RuntimeError, match="newer") as refused:
         await HistoryStore.open(path)
+    # The refused open closed its connection: its non-daemon thread ends, even while the
+    # caller still holds the error (the CLI printing it), so the process can exit.
+    opened = [t for t in sqlite_threads() if t not in before]
+    for thread in opened:
+        thread.join(timeout=10)
+    assert [t.name for t in opened if t.is_alive()] == [], refused.value
 
 
 async def test_add_many_counts_new_rows(tmp_path: Path) -> None:

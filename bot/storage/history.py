@@ -48,12 +48,19 @@ class HistoryStore:
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(str(path))
-        conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute("PRAGMA busy_timeout=5000")
-        store = cls(conn, path)
-        await store._migrate()
+        try:
+            conn.row_factory = aiosqlite.Row
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA synchronous=NORMAL")
+            await conn.execute("PRAGMA busy_timeout=5000")
+            store = cls(conn, path)
+            await store._migrate()
+        except BaseException:
+            # aiosqlite's thread is not a daemon: a connection left open by a refused
+            # open (a newer schema, a file that is not a database) kept the process from
+            # exiting after its error was printed (`voicemood trend` hung).
+            await conn.close()
+            raise
         return store
 
     async def close(self) -> None:
