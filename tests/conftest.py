@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -48,6 +49,39 @@ def _needs_shared(item: pytest.Item, report: pytest.TestReport) -> bool:
 def _skip_reason(report: pytest.TestReport) -> str:
     longrepr = report.longrepr
     return str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
+
+
+#: aiosqlite names its worker threads after their function (Python's "Thread-N (target)").
+SQLITE_THREAD = "_connection_worker_thread"
+
+
+def sqlite_threads() -> list[threading.Thread]:
+    """The live aiosqlite worker threads: one per store (connection) not closed yet."""
+    return [t for t in threading.enumerate() if SQLITE_THREAD in t.name and t.is_alive()]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Backstop for a store a test left open (a fixture should have closed it).
+
+    aiosqlite's worker thread is not a daemon: one left waiting keeps the interpreter from
+    exiting after pytest has reported everything, so a single failing test would hang the
+    run until CI's limit. Such threads are told to stop here and named in the output.
+    """
+    leaked = sqlite_threads()
+    if not leaked:
+        return
+    from aiosqlite import core
+
+    for thread in leaked:
+        # The thread's only argument is its job queue; this job makes it return.
+        queue = getattr(thread, "_args", (None,))[0]
+        if queue is not None:
+            queue.put_nowait((None, lambda: core._STOP_RUNNING_SENTINEL))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"warning: {len(leaked)} SQLite store(s) left open by the tests "
+                            "were stopped at the end of the run; a fixture should close them",
+                            yellow=True)
 
 
 @pytest.fixture
