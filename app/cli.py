@@ -89,54 +89,92 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    from pydantic import ValidationError
+
+    from app.preflight import Refusal, settings_error_line
     from bot.ops.logs import setup_logging
     from bot.ops.settings import Settings
 
     try:
         settings = Settings()
-    except Exception as exc:  # pydantic's ValidationError names the bad setting
-        print(f"voicemood: invalid settings: {exc}", file=sys.stderr)
+    except ValidationError as exc:  # one line that names the bad setting, never its value
+        print(f"voicemood: invalid settings: {settings_error_line(exc)}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, settings)
     try:
-        if args.command == "analyze":
-            return asyncio.run(cmd_analyze(settings, args))
-        if args.command == "serve":
-            return asyncio.run(cmd_serve(settings))
-        if args.command == "web":
-            return asyncio.run(cmd_serve(settings, web_only=True))
-        if args.command == "trend":
-            return asyncio.run(cmd_trend(settings, args))
-        if args.command == "text":
-            from app.text_cli import run_text_cli
-
-            return run_text_cli(settings, args)
-        if args.command == "export":
-            from app.export_cli import run_export_cli
-
-            return asyncio.run(run_export_cli(settings, args))
-        if args.command == "worker":
-            from app.worker_cli import run_worker
-
-            return run_worker(settings, args)
-        if args.command == "models":
-            return cmd_models(settings, args, parser)
-        if args.command == "bench":
-            return cmd_bench(args.rest)
+        _preflight(settings, args)
+        return _dispatch(settings, args, parser)
+    except Refusal as exc:
+        print(f"voicemood {args.command}: {exc}", file=sys.stderr)
+        return exc.status
     except KeyboardInterrupt:
         return 130
+
+
+def _preflight(settings, args) -> None:
+    """Refuse a setting this command cannot honour before any model loads (one line)."""
+    from app.preflight import check_device
+
+    loads_models = (args.command in ("analyze", "serve", "web") and not settings.broker_url) \
+        or (args.command == "worker" and bool(settings.broker_url))
+    if loads_models:
+        check_device(settings)
+
+
+def _dispatch(settings, args, parser: argparse.ArgumentParser) -> int:
+    """Run the chosen sub-command."""
+    if args.command == "analyze":
+        return asyncio.run(cmd_analyze(settings, args))
+    if args.command == "serve":
+        return asyncio.run(cmd_serve(settings))
+    if args.command == "web":
+        return asyncio.run(cmd_serve(settings, web_only=True))
+    if args.command == "trend":
+        return asyncio.run(cmd_trend(settings, args))
+    if args.command == "text":
+        from app.text_cli import run_text_cli
+
+        return run_text_cli(settings, args)
+    if args.command == "export":
+        from app.export_cli import run_export_cli
+
+        return asyncio.run(run_export_cli(settings, args))
+    if args.command == "worker":
+        from app.worker_cli import run_worker
+
+        return run_worker(settings, args)
+    if args.command == "models":
+        return cmd_models(settings, args, parser)
+    if args.command == "bench":
+        return cmd_bench(args.rest)
     parser.print_help()
     return 2
 
 
+async def _open_service(settings):
+    """The analysis service, or a :class:`~app.preflight.LoadFailure` in one line.
+
+    Whatever stops the models from loading (a missing weight file, a broken install, a GPU
+    that vanished) ends the command with one clear line; the traceback goes to the log at
+    DEBUG level.
+    """
+    from app.preflight import LoadFailure
+    from app.wiring import open_service
+
+    try:
+        return await open_service(settings)
+    except Exception as exc:
+        log.debug("loading the models failed", exc_info=True)
+        raise LoadFailure(exc) from exc
+
+
 async def cmd_analyze(settings, args) -> int:
     """``voicemood analyze``: one line (or JSON object) per file; non-zero if any failed."""
-    from app.wiring import open_service
     from bot.analysis import Sender
     from bot.wording import format_analysis
     from inference.errors import VoicemoodError
 
-    service = await open_service(settings)
+    service = await _open_service(settings)
     failures = 0
     try:
         for path in args.files:
@@ -194,8 +232,6 @@ async def cmd_serve(settings, web_only: bool = False) -> int:
     """``voicemood serve``: run every configured bot until interrupted, plus the web page
     when ``VOICEMOOD_WEB_PORT`` is set, or the page alone when no bot is configured.
     ``voicemood web`` (``web_only``): only the page and its JSON API."""
-    from app.wiring import open_service
-
     command = "web" if web_only else "serve"
     runners = []
     if settings.telegram_bot_token and not web_only:
@@ -228,7 +264,7 @@ async def cmd_serve(settings, web_only: bool = False) -> int:
         print("voicemood serve: SLACK_SIGNING_SECRET is required for the Slack HTTP Events API "
               "(or set SLACK_APP_TOKEN for Socket Mode).", file=sys.stderr)
         return 2
-    service = await open_service(settings)
+    service = await _open_service(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

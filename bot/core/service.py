@@ -119,7 +119,14 @@ class AnalysisService:
         if pipeline is None:
             # Only the inference settings travel on: no token reaches model code.
             pipeline = Pipeline(InferenceConfig.from_settings(settings), engine=engine)
-        await pipeline.start()
+        try:
+            await pipeline.start()
+        except BaseException:
+            # The store's connection runs on a non-daemon thread: left open, it kept the
+            # interpreter from exiting after a failed model load (the process hung after
+            # its traceback, deaf to Ctrl-C). The caller never gets the service to close.
+            await store.close()
+            raise
         service = cls(settings, getattr(pipeline, "engine", None), store)
         service.pipeline = pipeline
         await service.retention.start()

@@ -1,0 +1,88 @@
+"""Refusals at start and what the command line shows, run as real subprocesses.
+
+Every bad setting ends the command in one line on standard error, with a non-zero exit
+status, before any model loads (so within seconds, not after the minute a model load
+can take). Each subprocess runs under a timeout: a command that hangs fails its test
+instead of hanging the run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from inference.device import cuda_available
+from tests.conftest import MODELS_DIR
+
+FORCED_OFFLINE = {
+    "VOICEMOOD_ASR_BACKEND": "whisper",
+    "VOICEMOOD_TEXT_EMOTION_BACKEND": "lexicon",
+    "VOICEMOOD_VOICE_EMOTION_BACKEND": "prosody",
+}
+#: A refusal at start comes before the models load: seconds, even on a busy machine.
+REFUSAL_TIMEOUT_S = 60
+#: Commands that load models: generous, the offline tier loads in ~20 s on 2 busy cores.
+LOADING_TIMEOUT_S = 240
+
+
+def run_cli(args: list[str], tmp_path: Path, timeout: float = REFUSAL_TIMEOUT_S,
+            **env_extra: str) -> subprocess.CompletedProcess[str]:
+    """``voicemood ARGS`` in ``tmp_path`` with a clean environment (no .env is read there)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("VOICEMOOD_", "TELEGRAM_", "SLACK_"))}
+    env.update({"VOICEMOOD_DB": str(tmp_path / "cli.db"),
+                "VOICEMOOD_MODELS_DIR": str(MODELS_DIR), "VOICEMOOD_DEVICE": "cpu"})
+    env.update(env_extra)
+    # subprocess.run kills the child when the timeout expires, so nothing outlives the test.
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (the kernel's pick)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- item 1: a device that cannot be honoured; a model load that fails --------------------
+
+@pytest.mark.skipif(cuda_available(), reason="this machine has CUDA")
+@pytest.mark.parametrize("command", [["analyze", "x.wav"], ["web"], ["serve"]])
+def test_cuda_without_a_gpu_is_refused_at_start(tmp_path: Path, command: list[str]) -> None:
+    out = run_cli(command, tmp_path, VOICEMOOD_DEVICE="cuda")
+    assert out.returncode == 2
+    assert out.stderr == (f"voicemood {command[0]}: VOICEMOOD_DEVICE=cuda but no CUDA device "
+                          "is available here; use VOICEMOOD_DEVICE=cpu (or auto)\n")
+    assert out.stdout == ""
+
+
+@pytest.mark.parametrize("command", [["analyze", "x.wav"], ["web"]])
+def test_a_failed_model_load_ends_the_process_in_one_line(tmp_path: Path,
+                                                          command: list[str]) -> None:
+    # The Whisper folder is checked only while loading, after the history is opened: this
+    # used to print a traceback and then hang (the database thread kept the process alive).
+    empty = tmp_path / "no-whisper"
+    empty.mkdir()
+    out = run_cli(command, tmp_path, timeout=LOADING_TIMEOUT_S, **FORCED_OFFLINE,
+                  VOICEMOOD_WHISPER_MODEL=str(empty), VOICEMOOD_WEB_PORT=str(free_port()))
+    assert out.returncode == 1
+    assert out.stderr.endswith(f"voicemood {command[0]}: cannot load the models: "
+                               f"VOICEMOOD_WHISPER_MODEL={empty} holds no CTranslate2 "
+                               "model.bin\n"), out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_gpu_index_the_machine_lacks_is_refused() -> None:
+    from inference.device import resolve_device
+
+    assert resolve_device("cuda:1", count=2) == "cuda:1"
+    with pytest.raises(RuntimeError) as caught:
+        resolve_device("cuda:2", count=2)
+    assert str(caught.value) == ("VOICEMOOD_DEVICE=cuda:2 but this machine has 2 CUDA "
+                                 "device(s) (cuda:0 to cuda:1)")
