@@ -53,6 +53,10 @@ class HistoryStore:
             await conn.execute("PRAGMA journal_mode=WAL")
             await conn.execute("PRAGMA synchronous=NORMAL")
             await conn.execute("PRAGMA busy_timeout=5000")
+            # Deleted rows are overwritten with zeros, not just unlinked: /forget and retention
+            # must not leave a transcript in free pages. Set here, not left to how this SQLite
+            # was built (Debian's happens to default to it; others do not).
+            await conn.execute("PRAGMA secure_delete=ON")
             store = cls(conn, path)
             await store._migrate()
         except BaseException:
@@ -199,7 +203,22 @@ class HistoryStore:
             if table == "analyses":
                 deleted = int(cur.rowcount)
         await self._conn.commit()
+        # The write-ahead log still holds the pages as they were before the delete (the
+        # transcript included) until a checkpoint, which with one long-lived connection may
+        # be hours away: copy the log into the file now and truncate it to zero bytes.
+        await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return deleted
+
+    async def holds_anything(self, platform: str, user_id: str) -> bool:
+        """Whether any person table holds a row about the user (an analysis, a pending
+        note, a digest schedule or a privacy choice): what ``/forget`` would delete."""
+        key = (platform, str(user_id))
+        for table in PERSON_TABLES:
+            async with self._conn.execute(
+                    f"SELECT 1 FROM {table} WHERE platform=? AND user_id=? LIMIT 1", key) as cur:
+                if await cur.fetchone() is not None:
+                    return True
+        return False
 
     async def purge_before(self, cutoff: float) -> int:
         """Delete every analysis stored before ``cutoff`` (unix seconds), for everyone.
