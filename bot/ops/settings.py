@@ -151,6 +151,21 @@ class Settings(BaseSettings):
             return v
         raise ValueError("VOICEMOOD_DEVICE must be auto, cpu, cuda or cuda:N")
 
+    @field_validator("tz")
+    @classmethod
+    def _check_tz(cls, value: str) -> str:
+        # Checked here, not when the first /trend or digest cuts days: an unknown zone
+        # was accepted at start and only failed later, as a 500 on /api/trend.
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        name = value.strip() or "UTC"
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"VOICEMOOD_TZ={value!r} is not a known time zone; use an IANA "
+                             "name like UTC, Europe/Berlin or Asia/Shanghai") from None
+        return name
+
     @model_validator(mode="after")
     def _check_visibility(self) -> Settings:
         # Redis hands an unacknowledged task to another worker after the visibility timeout:
