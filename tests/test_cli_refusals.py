@@ -105,3 +105,27 @@ def test_a_bad_setting_is_one_line_without_its_value(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert out.stderr == ("voicemood: invalid settings: VOICEMOOD_RETENTION_DAYS: Input should "
                           "be greater than or equal to 0\n")
+
+
+# --- item 17: a login listed twice --------------------------------------------------------
+
+def test_a_login_listed_twice_is_refused_at_start(tmp_path: Path) -> None:
+    out = run_cli(["web"], tmp_path, VOICEMOOD_WEB_USERS="alice:pw1,bob:pw3,alice:pw2")
+    assert out.returncode == 2
+    assert out.stderr == ("voicemood web: VOICEMOOD_WEB_USERS: user 'alice' is listed twice; "
+                          "give each login once (one password per user)\n")
+    assert "pw1" not in out.stderr and "pw2" not in out.stderr
+
+
+def test_an_htpasswd_file_with_a_user_twice_is_refused(tmp_path: Path) -> None:
+    import bcrypt
+
+    from adapters.web.auth import WebAccessError, parse_users
+
+    entry = bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=4)).decode()
+    htpasswd = tmp_path / "users.htpasswd"
+    htpasswd.write_text(f"alice:{entry}\nbob:{entry}\nalice:{entry}\n")
+    with pytest.raises(WebAccessError) as caught:
+        parse_users(str(htpasswd))
+    assert str(caught.value) == (f"VOICEMOOD_WEB_USERS: {htpasswd} line 3: user 'alice' is "
+                                 "listed twice; give each login once (one password per user)")

@@ -117,6 +117,7 @@ def parse_users(raw: str) -> dict[str, tuple[str, str]]:
         if not sep or not user.strip() or not password:
             raise WebAccessError("VOICEMOOD_WEB_USERS: each entry must be user:password "
                                  "(comma separated); an empty user or password is not allowed")
+        _refuse_duplicate(logins, user.strip(), "VOICEMOOD_WEB_USERS")
         logins[user.strip()] = ("plain", password)
     return logins
 
@@ -137,10 +138,19 @@ def _read_htpasswd(path: Path) -> dict[str, tuple[str, str]]:
             raise WebAccessError(
                 f"VOICEMOOD_WEB_USERS: {path} line {number}: only bcrypt entries are "
                 "supported (create them with `htpasswd -B`)")
+        _refuse_duplicate(logins, user, f"VOICEMOOD_WEB_USERS: {path} line {number}")
         logins[user] = ("bcrypt", hashed)
     if not logins:
         raise WebAccessError(f"VOICEMOOD_WEB_USERS: {path} holds no users")
     return logins
+
+
+def _refuse_duplicate(logins: dict[str, tuple[str, str]], user: str, where: str) -> None:
+    # A second entry used to replace the first silently: one of the two passwords the
+    # operator handed out stopped working, with nothing said at start.
+    if user in logins:
+        raise WebAccessError(f"{where}: user {user!r} is listed twice; give each login "
+                             "once (one password per user)")
 
 
 def basic_credentials(header: str) -> tuple[str, str] | None:
