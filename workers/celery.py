@@ -8,6 +8,7 @@ environment like every ``voicemood`` command.
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from celery import Celery
@@ -16,6 +17,8 @@ from bot.ops.settings import Settings, get_settings
 
 #: The one queue notes travel on; its length is the cluster's back-pressure signal.
 QUEUE = "voicemood"
+#: The Redis transport every app of ours uses (see :mod:`workers.transport`).
+TRANSPORT = "workers.transport:Transport"
 #: Name of the analysis task, shared by sender and worker without importing the worker code.
 ANALYZE_TASK = "voicemood.analyze"
 
@@ -26,6 +29,15 @@ class CeleryConfig:
     def __init__(self, settings: Settings) -> None:
         url = settings.broker_url or "redis://127.0.0.1:6379/0"
         self.broker_url = url
+        # kombu's Redis transport with a channel that drops a malformed message instead of
+        # ending the worker (workers/transport.py); the URL still says where Redis is.
+        scheme = url.split("://", 1)[0]
+        if scheme in ("redis", "rediss"):
+            self.broker_transport = TRANSPORT
+        if scheme == "rediss":
+            # kombu turns TLS on from the scheme name only for its own transport, and then
+            # without checking the certificate: ask for TLS, and a verified one.
+            self.broker_use_ssl = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
         # Results travel back through the same Redis: the front end waits for them.
         self.result_backend = url
         self.task_serializer = "json"

@@ -11,6 +11,7 @@ have raised. Only unexpected faults travel as Celery task failures.
 from __future__ import annotations
 
 import base64
+import binascii
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,10 +37,27 @@ class Request:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Request:
-        """Inverse of :meth:`to_json`; unknown limit names are dropped."""
-        limits = {k: v for k, v in (data.get("limits") or {}).items() if k in LIMIT_FIELDS}
-        return cls(audio=base64.b64decode(data["audio_b64"]), limits=limits,
-                   lang=data.get("lang"))
+        """Inverse of :meth:`to_json`; unknown limit names are dropped. Raises
+        :class:`MalformedRequest` for arguments no front end of ours sends."""
+        audio_b64, limits, lang = data.get("audio_b64"), data.get("limits") or {}, data.get("lang")
+        if not isinstance(audio_b64, str):
+            raise MalformedRequest("audio_b64 is not a string")
+        if not isinstance(limits, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in limits.values()):
+            raise MalformedRequest("limits is not an object of numbers")
+        if lang is not None and not isinstance(lang, str):
+            raise MalformedRequest("lang is not a string")
+        try:
+            # validate=True: a stray character is an error, not silently skipped audio.
+            audio = base64.b64decode(audio_b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise MalformedRequest("audio_b64 is not base64") from None
+        return cls(audio=audio, limits={k: v for k, v in limits.items() if k in LIMIT_FIELDS},
+                   lang=lang)
+
+
+class MalformedRequest(ValueError):
+    """Task arguments that no front end of ours sends: the task is rejected, not retried."""
 
 
 def limits_of(config: Any) -> dict[str, float]:

@@ -25,7 +25,7 @@ from dataclasses import replace
 from typing import Any
 
 from celery import Task
-from celery.exceptions import TimeLimitExceeded
+from celery.exceptions import Reject, TimeLimitExceeded
 from celery.worker.control import inspect_command
 
 from bot.ops import metrics
@@ -35,7 +35,7 @@ from inference.engine import InferenceEngine
 from inference.errors import Busy, VoicemoodError
 from inference.pipeline import Pipeline, PipelineResult
 from workers.celery import ANALYZE_TASK, app
-from workers.protocol import LIMIT_FIELDS, Request, error_answer, ok_answer
+from workers.protocol import LIMIT_FIELDS, MalformedRequest, Request, error_answer, ok_answer
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,13 @@ class AnalysisTask(Task):
 def analyze(self: AnalysisTask, audio_b64: str, limits: dict[str, float],
             lang: str | None = None) -> dict[str, Any]:
     """Analyse one note: the answer is a result or a refusal (see workers.protocol)."""
-    request = Request.from_json({"audio_b64": audio_b64, "limits": limits, "lang": lang})
+    try:
+        request = Request.from_json({"audio_b64": audio_b64, "limits": limits, "lang": lang})
+    except MalformedRequest as exc:
+        # Running it again cannot help, and nobody of ours waits for it: acknowledge and
+        # drop it (the bytes are not logged: they may be someone's audio).
+        log.warning("rejected a malformed request %s: %s", self.request.id, exc)
+        raise Reject(str(exc), requeue=False) from None
     settings = self.host.settings
     try:
         result = self.host.analyze(request, timeout=settings.task_time_limit_s)
