@@ -113,12 +113,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _preflight(settings, args) -> None:
     """Refuse a setting this command cannot honour before any model loads (one line)."""
-    from app.preflight import check_device
+    from app.preflight import check_device, check_port_free, metrics_host
 
     loads_models = (args.command in ("analyze", "serve", "web") and not settings.broker_url) \
         or (args.command == "worker" and bool(settings.broker_url))
     if loads_models:
         check_device(settings)
+    if args.command == "worker" and settings.broker_url and settings.metrics_port:
+        check_port_free(metrics_host(settings), settings.metrics_port, "VOICEMOOD_METRICS_PORT")
 
 
 def _dispatch(settings, args, parser: argparse.ArgumentParser) -> int:
@@ -232,6 +234,8 @@ async def cmd_serve(settings, web_only: bool = False) -> int:
     """``voicemood serve``: run every configured bot until interrupted, plus the web page
     when ``VOICEMOOD_WEB_PORT`` is set, or the page alone when no bot is configured.
     ``voicemood web`` (``web_only``): only the page and its JSON API."""
+    from app.preflight import check_port_free, metrics_host
+
     command = "web" if web_only else "serve"
     runners = []
     if settings.telegram_bot_token and not web_only:
@@ -255,15 +259,20 @@ async def cmd_serve(settings, web_only: bool = False) -> int:
                   "address follows once the models are loaded). To add a bot, set "
                   "TELEGRAM_BOT_TOKEN and/or SLACK_BOT_TOKEN in .env (see .env.example).",
                   flush=True)
-        from adapters.web.app import serve_web
+        from adapters.web.app import DEFAULT_PORT, serve_web
 
         runners.append(("web", serve_web))
+        # Before the models load: a busy port used to be reported only after ~20 s.
+        check_port_free(settings.web_host, settings.web_port or DEFAULT_PORT,
+                        "VOICEMOOD_WEB_PORT")
     if settings.slack_bot_token and not web_only and not settings.slack_app_token \
             and not settings.slack_signing_secret:
         # Fail before spending seconds on loading models.
         print("voicemood serve: SLACK_SIGNING_SECRET is required for the Slack HTTP Events API "
               "(or set SLACK_APP_TOKEN for Socket Mode).", file=sys.stderr)
         return 2
+    if settings.metrics_port:
+        check_port_free(metrics_host(settings), settings.metrics_port, "VOICEMOOD_METRICS_PORT")
     service = await _open_service(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -63,6 +63,11 @@ def check_device(settings: Settings) -> None:
         raise Refusal(str(exc)) from None
 
 
+def metrics_host(settings: Settings) -> str:
+    """Where the health and metrics server listens (all interfaces unless configured)."""
+    return str(getattr(settings, "metrics_host", "") or "0.0.0.0")
+
+
 def check_port_free(host: str, port: int, setting: str) -> None:
     """Refuse when ``host:port`` cannot be bound now (in use, or not an address here).
 
@@ -70,7 +75,7 @@ def check_port_free(host: str, port: int, setting: str) -> None:
     port taken in between is still reported, only later. ``setting`` names what to change.
     """
     try:
-        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+        infos = socket.getaddrinfo(host.strip("[]") or None, port, type=socket.SOCK_STREAM,
                                    flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise Refusal(f"{setting}: cannot listen on {host}:{port}: {exc.strerror}") from None

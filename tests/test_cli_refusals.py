@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,35 @@ def test_an_htpasswd_file_with_a_user_twice_is_refused(tmp_path: Path) -> None:
         parse_users(str(htpasswd))
     assert str(caught.value) == (f"VOICEMOOD_WEB_USERS: {htpasswd} line 3: user 'alice' is "
                                  "listed twice; give each login once (one password per user)")
+
+
+# --- item 16: a port in use ---------------------------------------------------------------
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port another process would hold: listening on 127.0.0.1 for the test's length."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        yield int(sock.getsockname()[1])
+
+
+def test_a_web_port_in_use_is_refused_before_the_models_load(tmp_path: Path,
+                                                              busy_port: int) -> None:
+    out = run_cli(["web"], tmp_path, VOICEMOOD_WEB_PORT=str(busy_port))
+    assert out.returncode == 2
+    assert out.stderr == (f"voicemood web: VOICEMOOD_WEB_PORT: port {busy_port} on 127.0.0.1 "
+                          "is already in use; stop what holds it or choose another port\n")
+    assert "models loaded" not in out.stdout + out.stderr
+
+
+def test_a_metrics_port_in_use_is_refused_before_the_models_load(tmp_path: Path,
+                                                                  busy_port: int) -> None:
+    # serve without a bot token runs the page; the health server would listen on every
+    # interface, which the port held on 127.0.0.1 blocks too.
+    out = run_cli(["serve"], tmp_path, VOICEMOOD_WEB_PORT=str(free_port()),
+                  VOICEMOOD_METRICS_PORT=str(busy_port), VOICEMOOD_METRICS_HOST="0.0.0.0")
+    assert out.returncode == 2
+    assert out.stderr == (f"voicemood serve: VOICEMOOD_METRICS_PORT: port {busy_port} on "
+                          "0.0.0.0 is already in use; stop what holds it or choose another "
+                          "port\n")
