@@ -25,7 +25,7 @@ from starlette.formparsers import MultiPartException
 from adapters.web.auth import API_USER, LOCAL_USER, Access, basic_credentials
 from bot.analysis import Sender, error_json
 from bot.trend.summary import parse_period
-from inference.errors import Busy
+from inference.errors import Busy, Unavailable
 
 if TYPE_CHECKING:
     from bot.analysis import Analysis
@@ -45,6 +45,7 @@ STATUS = {
     "not_audio": 415,
     "unsupported_codec": 415,
     "busy": 503,
+    "unavailable": 503,
     "model_unavailable": 503,
     "internal": 500,
 }
@@ -116,7 +117,7 @@ def build_api(service: AnalysisService, settings: Settings, access: Access) -> A
             if body["error"]["code"] == "internal":
                 log.exception("analysis of an upload failed")
             headers = None
-            if isinstance(exc, Busy):
+            if isinstance(exc, (Busy, Unavailable)):
                 headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
             return _error_response({"file": name, **body}, headers)
         return JSONResponse({"file": name, **analysis.to_json()})

@@ -83,8 +83,10 @@ class Settings(BaseSettings):
     task_time_limit_s: float = Field(
         900.0, gt=0, validation_alias=_env("VOICEMOOD_TASK_TIME_LIMIT_S")
     )
+    #: 20 minutes: above the time limit, and with the time limit well inside the result
+    #: timeout, so a dead worker's note is redelivered and answered while someone waits.
     broker_visibility_timeout_s: float = Field(
-        3600.0, gt=0, validation_alias=_env("VOICEMOOD_BROKER_VISIBILITY_TIMEOUT_S")
+        1200.0, gt=0, validation_alias=_env("VOICEMOOD_BROKER_VISIBILITY_TIMEOUT_S")
     )
     broker_result_timeout_s: float = Field(
         3600.0, gt=0, validation_alias=_env("VOICEMOOD_BROKER_RESULT_TIMEOUT_S")
@@ -173,6 +175,15 @@ class Settings(BaseSettings):
         if self.broker_visibility_timeout_s <= self.task_time_limit_s:
             raise ValueError("VOICEMOOD_BROKER_VISIBILITY_TIMEOUT_S must be longer than "
                              "VOICEMOOD_TASK_TIME_LIMIT_S")
+        # A note whose worker died comes back after the visibility timeout and may then run
+        # up to the time limit: the front end must still be waiting by then, or it revokes
+        # the task just before Redis hands it out again and the note is never answered.
+        if self.broker_result_timeout_s <= (self.broker_visibility_timeout_s
+                                            + self.task_time_limit_s):
+            raise ValueError("VOICEMOOD_BROKER_RESULT_TIMEOUT_S must be longer than "
+                             "VOICEMOOD_BROKER_VISIBILITY_TIMEOUT_S + VOICEMOOD_TASK_TIME_LIMIT_S "
+                             "(a note whose worker died is handed out again only after the "
+                             "visibility timeout)")
         return self
 
     @property
