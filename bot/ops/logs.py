@@ -16,6 +16,10 @@ _TOKEN_PATTERNS = [
 ]
 
 
+#: Libraries whose DEBUG lines carry message text or SQL arguments (transcripts): kept at
+#: INFO or above by :func:`setup_logging`.
+CONTENT_LOGGERS = ("telegram", "aiosqlite", "slack_sdk", "slack_bolt")
+
 #: The configured secrets, redacted by value whatever they look like (longest first).
 _SECRETS: list[str] = []
 
@@ -82,3 +86,10 @@ def setup_logging(level: str = "INFO", settings: Any = None) -> None:
     # httpx logs every request URL, which carries the Telegram token.
     for noisy in ("httpx", "httpcore", "faster_whisper", "jieba", "urllib3", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # At DEBUG these log what people said: python-telegram-bot every Bot API call with its
+    # parameters (a reply's text), aiosqlite every statement with its arguments (the stored
+    # transcript), slack_sdk/slack_bolt request and response bodies; also for people with
+    # transcripts off. They never go below INFO, whatever VOICEMOOD_LOG_LEVEL says.
+    floor = max(logging.INFO, root.level)
+    for talkative in CONTENT_LOGGERS:
+        logging.getLogger(talkative).setLevel(floor)
