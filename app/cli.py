@@ -171,15 +171,24 @@ async def _open_service(settings):
 
 
 async def cmd_analyze(settings, args) -> int:
-    """``voicemood analyze``: one line (or JSON object) per file; non-zero if any failed."""
+    """``voicemood analyze``: one line (or JSON object) per file; non-zero if any failed.
+
+    Results go to standard output; progress ("loading models…", ``[n/N] FILE``) to
+    standard error (:mod:`app.progress`), so ``--json`` output stays one object a line.
+    """
+    from app.progress import Progress
     from bot.analysis import Sender
     from bot.wording import format_analysis
     from inference.errors import VoicemoodError
 
+    progress = Progress(len(args.files))
+    if not settings.broker_url:  # scale-out mode loads nothing here
+        progress.loading()
     service = await _open_service(settings)
     failures = 0
     try:
-        for path in args.files:
+        for number, path in enumerate(args.files, 1):
+            progress.start(number, str(path))
             try:
                 data = _read_file(path)
                 sender = Sender("cli", args.user, "cli", uuid.uuid4().hex)
@@ -189,19 +198,23 @@ async def cmd_analyze(settings, args) -> int:
                     analysis = await service.analyze(data, sender)
             except VoicemoodError as exc:
                 failures += 1
+                progress.clear()
                 _print_error(path, exc, args.json)
                 continue
             except Exception as exc:  # never lose the other files to one surprise
                 failures += 1
+                progress.clear()
                 log.exception("analysis of %s failed", path)
                 _print_error(path, exc, args.json)
                 continue
+            progress.clear()
             if args.json:
                 print(json.dumps({"file": str(path), **analysis.to_json()}, ensure_ascii=False),
                       flush=True)
             else:
                 print(f"== {path}\n{format_analysis(analysis, analysis.language)}\n", flush=True)
     finally:
+        progress.clear()
         await service.close()
     return 1 if failures else 0
 

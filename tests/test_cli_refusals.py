@@ -8,6 +8,8 @@ instead of hanging the run.
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import socket
 import subprocess
@@ -162,3 +164,51 @@ def test_a_metrics_port_in_use_is_refused_before_the_models_load(tmp_path: Path,
     assert out.stderr == (f"voicemood serve: VOICEMOOD_METRICS_PORT: port {busy_port} on "
                           "0.0.0.0 is already in use; stop what holds it or choose another "
                           "port\n")
+
+
+# --- item 7: progress on standard error, results alone on standard output ------------------
+
+def test_analyze_shows_progress_on_stderr_and_keeps_stdout_json(tmp_path: Path) -> None:
+    from tests.audio_factory import speech_file
+
+    note = speech_file(tmp_path, "I am very happy today.", "wav")
+    missing = tmp_path / "missing.ogg"
+    out = run_cli(["analyze", "--json", "--no-store", str(note), str(missing)], tmp_path,
+                  timeout=LOADING_TIMEOUT_S, **{**FORCED_OFFLINE,
+                                                "VOICEMOOD_VOICE_EMOTION_BACKEND": "off"})
+    assert out.returncode == 1, out.stderr  # the missing file failed
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [line["file"] for line in lines] == [str(note), str(missing)]
+    assert lines[1]["error"]["code"] == "not_found"
+    # Not a terminal: plain lines, in order, and no bar or escape codes.
+    err = out.stderr
+    loading = err.index("voicemood: loading models…\n")
+    first = err.index(f"[1/2] {note}\n")
+    second = err.index(f"[2/2] {missing}\n")
+    assert loading < first < second
+    assert "\r" not in err and "\x1b" not in err and "[1/2]" not in out.stdout
+
+
+class _Terminal(io.StringIO):
+    """A standard error that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_progress_is_one_bar_redrawn_in_place() -> None:
+    from app.progress import Progress
+
+    stream = _Terminal()
+    progress = Progress(2, stream)
+    progress.loading()
+    progress.start(1, "a.ogg")
+    progress.clear()
+    progress.start(2, "b.ogg")
+    progress.clear()
+    progress.clear()  # nothing drawn: nothing to erase
+    assert stream.getvalue() == (
+        "voicemood: loading models…\n"
+        "\r\x1b[K" + "░" * 20 + " [1/2] a.ogg" + "\r\x1b[K"
+        "\r\x1b[K" + "█" * 10 + "░" * 10 + " [2/2] b.ogg" + "\r\x1b[K"
+    )
