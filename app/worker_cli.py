@@ -53,7 +53,8 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
         async def queued() -> int:
             return host.queued()
 
-        host.call(start_health_server(settings.metrics_port, ready, queued))
+        host.call(start_health_server(settings.metrics_port, ready, queued,
+                                      host=settings.metrics_host))
     argv = [
         "worker", "--pool=threads", f"--concurrency={concurrency}", f"--queues={QUEUE}",
         # Unique per process, so several workers on one machine are told apart in Flower.

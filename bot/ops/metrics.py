@@ -122,8 +122,9 @@ Check = Callable[[], Awaitable[tuple[bool, str]]]
 
 async def start_health_server(port: int, ready: Check,
                               queue_depth: Callable[[], Awaitable[int | None]] | None = None,
-                              host: str = "0.0.0.0") -> web.AppRunner:
-    """Serve ``/healthz`` and ``/metrics`` on ``port``; returns the runner to ``cleanup()``."""
+                              host: str = "127.0.0.1") -> web.AppRunner:
+    """Serve ``/healthz`` and ``/metrics`` on ``host:port`` (``VOICEMOOD_METRICS_HOST``,
+    loopback unless set); returns the runner to ``cleanup()``."""
 
     async def healthz(request: web.Request) -> web.Response:
         try:
@@ -149,7 +150,7 @@ async def start_health_server(port: int, ready: Check,
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
-    log.info("health and metrics on port %d (/healthz, /metrics)", port)
+    log.info("health and metrics on %s:%d (/healthz, /metrics)", host, port)
     return runner
 
 
@@ -182,4 +183,5 @@ async def start_serve_health(service: Any, settings: Any) -> web.AppRunner | Non
         admitted = getattr(pipeline.inner, "admitted_jobs", None)
         return int(admitted) if admitted is not None else None
 
-    return await start_health_server(settings.metrics_port, ready, depth)
+    return await start_health_server(settings.metrics_port, ready, depth,
+                                     host=settings.metrics_host)

@@ -95,6 +95,10 @@ class Settings(BaseSettings):
         86400.0, gt=0, validation_alias=_env("VOICEMOOD_PENDING_MAX_AGE_S")
     )
     metrics_port: int = Field(0, ge=0, le=65535, validation_alias=_env("VOICEMOOD_METRICS_PORT"))
+    #: Address of /healthz and /metrics: loopback unless a scraper elsewhere must reach them
+    #: (queue depth, note counts and model names are nobody else's business).
+    metrics_host: str = Field("127.0.0.1", min_length=1,
+                              validation_alias=_env("VOICEMOOD_METRICS_HOST"))
 
     # --- Telegram ----------------------------------------------------------------------------
     telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
