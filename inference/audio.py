@@ -36,6 +36,7 @@ from inference.errors import (
     TooLarge,
     TooLong,
     UnsupportedCodec,
+    human_bytes,
 )
 from inference.types import SAMPLE_RATE
 
@@ -121,7 +122,7 @@ def check_size(data: bytes, max_bytes: int) -> None:
         raise EmptyInput("The file is empty.")
     if len(data) > max_bytes:
         raise TooLarge(
-            f"The file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB."
+            f"The file is {human_bytes(len(data))}; the limit is {human_bytes(max_bytes)}."
         )
 
 

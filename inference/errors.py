@@ -93,3 +93,20 @@ class ModelUnavailable(VoicemoodError):
     """A model could not be found locally nor fetched (for example: no network)."""
 
     code = "model_unavailable"
+
+
+#: Size units as people read them: binary steps, labelled the way Telegram and Slack
+#: label theirs ("20 MB" is 20 × 1024 × 1024 bytes).
+_SIZE_UNITS = ((1024 * 1024 * 1024, "GB"), (1024 * 1024, "MB"), (1024, "KB"))
+
+
+def human_bytes(n: int) -> str:
+    """The one wording of a size, e.g. ``50 MB`` for the default 52428800-byte limit.
+
+    Every size a person sees (CLI, API, bot replies, the page) goes through here, so the
+    limit reads the same everywhere. One decimal where it matters, none when whole.
+    """
+    for step, unit in _SIZE_UNITS:
+        if n >= step:
+            return f"{n / step:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n} bytes"

@@ -212,3 +212,30 @@ def test_on_a_terminal_progress_is_one_bar_redrawn_in_place() -> None:
         "\r\x1b[K" + "░" * 20 + " [1/2] a.ogg" + "\r\x1b[K"
         "\r\x1b[K" + "█" * 10 + "░" * 10 + " [2/2] b.ogg" + "\r\x1b[K"
     )
+
+
+# --- item 12: one wording of the size limit ------------------------------------------------
+
+def test_sizes_have_one_wording() -> None:
+    from bot.wording import human_bytes
+
+    assert human_bytes(52428800) == "50 MB"  # the default VOICEMOOD_MAX_AUDIO_BYTES
+    assert human_bytes(20 * 1024 * 1024) == "20 MB"  # Telegram's download limit
+    assert human_bytes(1572864) == "1.5 MB"
+    assert human_bytes(3072) == "3 KB"
+    assert human_bytes(900) == "900 bytes"
+
+
+def test_the_limit_reads_the_same_in_the_cli_api_refusal_and_the_bot_reply() -> None:
+    from bot.ops.settings import Settings
+    from bot.wording import error_reply
+    from inference.audio import check_size
+    from inference.errors import TooLarge
+
+    # check_size's message is what `voicemood analyze` and POST /api/analyze print.
+    with pytest.raises(TooLarge) as caught:
+        check_size(b"\0" * (60 * 1024 * 1024), 52428800)
+    assert caught.value.message == "The file is 60 MB; the limit is 50 MB."
+    settings = Settings(_env_file=None, max_audio_bytes=52428800)
+    assert error_reply(caught.value, "en", settings) == (
+        "That file is too large for me (50 MB). Please send a shorter recording.")

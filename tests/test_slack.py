@@ -378,7 +378,7 @@ async def test_non_audio_files_get_a_clear_reply(slack, fake):
 async def test_over_size_files_are_refused_before_and_while_downloading(tmp_path, engine,
                                                                         fake):
     limit = 100_000
-    too_large = "That file is too large for me (98 KB). Please send a shorter recording."
+    too_large = "That file is too large for me (97.7 KB). Please send a shorter recording."
     async with running(tmp_path, engine, fake, max_audio_bytes=limit) as h:
         big = fake.add_file("F4BIG", b"\0" * 10, size=5_000_000, name="long.m4a",
                             mimetype="audio/mp4", filetype="m4a", user=ALICE, channel=CHANNEL,

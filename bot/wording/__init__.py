@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from bot.analysis import Analysis
+from inference import errors
 from inference.errors import Busy, VoicemoodError
 from inference.types import TAG_ZH
 
@@ -184,8 +185,9 @@ def error_reply(exc: BaseException, lang: str, settings: Settings,
 
 
 def human_bytes(n: int) -> str:
-    """``20 MB`` style size."""
-    return f"{n / (1024 * 1024):.0f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
+    """``50 MB`` style size: the one wording of sizes, shared with the refusals that
+    :mod:`inference` writes (CLI and API), see :func:`inference.errors.human_bytes`."""
+    return errors.human_bytes(n)
 
 
 def human_seconds(seconds: float) -> str:
