@@ -138,7 +138,10 @@ async def test_stored_notes_are_read_against_the_persons_own_voice(
     from inference.types import FusedEmotion, TextReading, VoiceReading
 
     def lively(i: int) -> tuple[Sender, Analysis]:
-        emotion = FusedEmotion("excited", 0.8, 0.0, 0.9,
+        # Stored as the service stores a note read against this person's baseline: the
+        # voice reading as heard (0.9), the fused arousal personalised (0.35). The baseline
+        # must come from the former: from the latter it would shift by only 0.15.
+        emotion = FusedEmotion("neutral", 0.8, 0.0, 0.35,
                                TextReading("neutral", {"neutral": 1.0}, "lex"),
                                VoiceReading("agitated", 0.9, {"agitated": 1.0}, "pros"))
         return (Sender("telegram", "loud", "loud", f"old{i}"),
@@ -155,3 +158,31 @@ async def test_stored_notes_are_read_against_the_persons_own_voice(
     stored = await service.store.get_by_message("telegram", "loud", "b1")
     assert stored is not None and stored.emotion.voice.arousal == pytest.approx(raw, abs=1e-4)
     assert stored.emotion.arousal == pytest.approx(expected, abs=1e-3)
+
+
+async def test_each_note_joins_the_baseline_as_heard_not_as_personalised(
+        service: AnalysisService, note: bytes) -> None:
+    import math
+
+    def logit(p: float) -> float:
+        return math.log(p / (1 - p))
+
+    # The same note eight times from one person (the cache makes the repeats cheap): each is
+    # read against the raw voice readings of the ones before it.
+    notes = [await service.analyze(note, Sender("web", "eve", "web", f"e{i}"))
+             for i in range(8)]
+    raw = notes[0].emotion.voice.arousal
+    # Far from calm speech (0.3), so personalising moves it a long way and a mix-up of the
+    # personalised and the heard reading shows.
+    assert abs(raw - 0.3) > 0.3
+    for i, analysis in enumerate(notes):
+        stored = await service.store.get_by_message("web", "web", f"e{i}")
+        assert stored is not None
+        # What is kept of the voice is the reading as heard, every time.
+        assert stored.emotion.voice.arousal == pytest.approx(raw, abs=1e-6), i
+        # Fewer than three earlier notes: no baseline. Then i earlier notes all at ``raw``:
+        # (logit raw - logit 0.3) * i / (i + 5) off the logit scale.
+        shift = 0.0 if i < 3 else (logit(raw) - logit(0.3)) * i / (i + 5)
+        expected = 1 / (1 + math.exp(-(logit(raw) - shift)))
+        assert analysis.emotion.arousal == pytest.approx(expected, abs=1e-4), i
+        assert stored.emotion.arousal == pytest.approx(expected, abs=1e-4), i
