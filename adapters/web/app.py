@@ -11,6 +11,13 @@ a CDN) are off, and there is no server-side rendering through Node. An uploaded 
 recorded clip is read and its file deleted at once (a clip uploaded and never analysed is
 swept from Gradio's cache within minutes). The trend chart goes to the browser inline, so
 it is never written to disk.
+
+An event's clip is only ever a file that Gradio's upload route wrote. A client names the
+clip of an ``analyze`` event by a server path (a ``FileData``), so two checks stand between
+that path and the disk: Gradio's own (it accepts only its upload folder, but only once the
+app is marked launched, which ``mount_gradio_app`` does not do: :func:`build_app` does it),
+and :func:`_read_upload` in the handler (an upload of this server, a regular file inside the
+upload folder, its size bounded before a byte is read, read in a thread).
 """
 
 from __future__ import annotations
@@ -22,11 +29,11 @@ import html
 import logging
 import os
 import socket
+import stat
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -36,6 +43,7 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 import gradio as gr  # noqa: E402
 import uvicorn  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
+from gradio.utils import get_upload_folder  # noqa: E402
 
 from adapters.web import texts  # noqa: E402
 from adapters.web.api import PLATFORM, build_api, install_error_handlers  # noqa: E402
@@ -44,6 +52,7 @@ from bot import wording  # noqa: E402
 
 # Analysis at run time: Gradio reads the events' type hints to find the gr.Request.
 from bot.analysis import Analysis, Sender, error_json  # noqa: E402
+from inference.errors import EmptyInput, InputError, TooLarge  # noqa: E402
 from inference.types import TAG_ZH  # noqa: E402
 
 if TYPE_CHECKING:
@@ -65,13 +74,47 @@ def _user(request: gr.Request | None) -> str:
     return (request.username if request is not None else None) or LOCAL_USER
 
 
-def _read_and_delete(path: str) -> bytes:
-    """The clip Gradio stored for this event; its file is removed as soon as it is read."""
+class NotUploaded(InputError):
+    """The event names a file that no upload to this page made."""
+
+    code = "not_uploaded"
+
+
+def _read_upload(path: str, uploaded: Collection[str], max_bytes: int) -> bytes:
+    """The clip Gradio's upload route stored for this event; its file goes once read.
+
+    Blocking (a thread's work). Refuses with :class:`NotUploaded` a path that Gradio's
+    upload route did not write (``uploaded``, its record of them) or that is not a regular
+    file inside its upload folder, and with :class:`TooLarge` a file over ``max_bytes``
+    before reading it. A refused path is neither read nor deleted: before this check a
+    client-chosen path was read whole, hashed (``/dev/zero`` never ends) and unlinked.
+    """
+    folder = os.path.realpath(get_upload_folder())
+    real = os.path.realpath(path)
+    if path not in uploaded or os.path.commonpath([folder, real]) != folder or real == folder:
+        raise NotUploaded("This file was not uploaded to this page.")
     try:
-        return Path(path).read_bytes()
+        # No symlink followed, and a FIFO does not block the open.
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        raise NotUploaded("This file was not uploaded to this page.") from None
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise NotUploaded("This file was not uploaded to this page.")
+            if info.st_size > max_bytes:
+                raise TooLarge(f"The file is {info.st_size / 1e6:.1f} MB; the limit is "
+                               f"{max_bytes / 1e6:.1f} MB.")
+            data = fh.read(max_bytes + 1)  # bounded even if the file grows meanwhile
     finally:
         with contextlib.suppress(OSError):
-            os.unlink(path)
+            os.unlink(real)
+    if len(data) > max_bytes:
+        raise TooLarge(f"The file is over the limit of {max_bytes / 1e6:.1f} MB.")
+    if not data:
+        raise EmptyInput("The file is empty.")
+    return data
 
 
 def _tag_md(a: Analysis) -> str:
@@ -119,11 +162,16 @@ def build_demo(service: AnalysisService, settings: Settings) -> gr.Blocks:
         if not path:
             raise gr.Error(t["no_audio"])
         progress(0.1, desc=t["working"])
-        audio = await asyncio.to_thread(_read_and_delete, path)
         user = _user(request)
         try:
+            # In a thread: a slow disk must not stall the loop that serves everyone.
+            audio = await asyncio.to_thread(_read_upload, path, demo.upload_file_set,
+                                            settings.max_audio_bytes)
             analysis = await service.analyze(audio, Sender(PLATFORM, user, user,
                                                            uuid.uuid4().hex))
+        except NotUploaded:
+            log.warning("web user %r named a file that was not uploaded; refused", user)
+            raise gr.Error(t["not_uploaded"]) from None
         except Exception as exc:
             if error_json(exc)["error"]["code"] == "internal":
                 log.exception("analysis of a web upload failed")
@@ -238,13 +286,19 @@ def build_app(service: AnalysisService, settings: Settings, access: Access) -> F
     demo = build_demo(service, settings)
     # The async check: bcrypt runs in a thread, not on the loop that serves everyone.
     auth = None if access.open else access.check_password_async
-    return gr.mount_gradio_app(
+    mounted = gr.mount_gradio_app(
         app, demo, path="/", auth=auth, auth_message="voicemood",
         max_file_size=settings.max_audio_bytes, ssr_mode=False, footer_links=[],
         run_history=False, mcp_server=False, enable_monitoring=False, pwa=False,
         # Only gr.Error texts reach people, never an exception's own text.
         show_error=False, app_kwargs={"openapi_url": None},
     )
+    # launch() sets this flag, mount_gradio_app() does not (Gradio 6.31). Without it the
+    # check that an event's input file lies in Gradio's upload folder
+    # (processing_utils._check_allowed) returns at once, and Gradio would open, hash (on
+    # the event loop) and copy any server path a client put in a FileData.
+    demo.has_launched = True
+    return mounted
 
 
 class _Server(uvicorn.Server):

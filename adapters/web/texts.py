@@ -32,6 +32,8 @@ UI: dict[str, dict[str, str]] = {
         "col_transcript": "transcript",
         "working": "Analysing the recording…",
         "no_audio": "Record or upload a voice note first.",
+        "not_uploaded": "This recording did not come from an upload to this page; "
+                        "please record or upload it again.",
         "signed_in": "Signed in as **{user}** · [log out]({logout})",
         "local": "Local use: no login, your notes are kept as user “local”.",
         "language": "Language",
@@ -63,6 +65,7 @@ UI: dict[str, dict[str, str]] = {
         "col_transcript": "转写",
         "working": "正在分析录音…",
         "no_audio": "请先录音或上传一段语音。",
+        "not_uploaded": "这段录音不是通过本页面上传的，请重新录音或上传。",
         "signed_in": "已登录：**{user}** · [退出]({logout})",
         "local": "本机使用：无需登录，记录保存在用户 “local” 名下。",
         "language": "语言",
