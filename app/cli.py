@@ -47,7 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", default="7", help="period: 7, 30d, 90d... (default 7)")
     p.add_argument("--chart", type=Path, help="write the chart PNG here")
     p.add_argument("--lang", default="en", choices=["en", "zh"], help="summary language")
-    p.add_argument("--platform", default="cli", help="history platform (default cli)")
+    # The page keeps its notes under platform "web" (user "local" without logins), so
+    # `trend --user local` alone shows only the command line's notes.
+    p.add_argument("--platform", default="cli",
+                   help="history platform: cli, telegram, slack, web (default cli)")
 
     p = sub.add_parser("models", help="show or fetch models",
                        description="Show which tier each component runs, or download the "

@@ -254,3 +254,30 @@ async def test_models_status_names_each_model_as_the_running_engine_does(engine)
     assert running["asr"] == "whisper-base (whisper-base)"
     assert running["text_emotion"] == ("words-zh (n-gram model x lexicon), "
                                        "words-en (n-gram model over vaderSentiment)")
+
+
+# --- item 4: the page's notes from the command line ------------------------------------------
+
+def test_trend_reads_the_web_pages_notes_with_platform_web(tmp_path: Path) -> None:
+    import asyncio
+    import time
+
+    from bot.storage.history import HistoryStore
+    from tests.journal_seed import row, seed
+
+    async def store_notes() -> None:
+        store = await HistoryStore.open(tmp_path / "cli.db")
+        try:
+            now = time.time()
+            await seed(store, [row("web", "local", "w1", now - 3600, "from the page"),
+                               row("web", "local", "w2", now - 7200, "from the page too"),
+                               row("cli", "local", "c1", now - 3600, "from the CLI")])
+        finally:
+            await store.close()
+
+    asyncio.run(store_notes())
+    web = run_cli(["trend", "--user", "local", "--platform", "web"], tmp_path)
+    assert web.returncode == 0, web.stderr
+    assert web.stdout == "2 notes so far in the last 7 days -- send a few more to see a trend.\n"
+    cli = run_cli(["trend", "--user", "local"], tmp_path)
+    assert cli.stdout == "1 note so far in the last 7 days -- send a few more to see a trend.\n"
