@@ -8,7 +8,9 @@ The rule, in two dimensions:
   prosody backend gives none, so then it is 0).
 * **arousal** (0 .. 1) comes from the voice only; with no voice reading it is 0 (unknown).
 
-Then: ``excited`` when the voice's arousal >= :data:`EXCITED_AROUSAL`. Otherwise the words
+Then: ``excited`` when the voice's arousal >= :data:`EXCITED_AROUSAL` (or the stricter
+``excited_from`` a caller passes: :mod:`inference.arousal_baseline` asks for more evidence
+from a person with no baseline yet). Otherwise the words
 decide between positive, negative and neutral: the text reading's own label when there is no
 voice valence to blend (every text backend gives a three-way label; a two-class classifier's
 is neutral inside the band below), else the blended valence: ``positive`` when valence >=
@@ -41,8 +43,13 @@ def text_valence(text: TextReading) -> float:
     return max(-1.0, min(1.0, pos - neg))
 
 
-def fuse(text: TextReading | None, voice: VoiceReading | None) -> FusedEmotion:
-    """Apply the module's rule. With both branches off the result is neutral at 0.5."""
+def fuse(text: TextReading | None, voice: VoiceReading | None, *,
+         excited_from: float = EXCITED_AROUSAL) -> FusedEmotion:
+    """Apply the module's rule. With both branches off the result is neutral at 0.5.
+
+    ``excited_from`` is the voice arousal from which the note is excited; the excited
+    confidence runs from 0.5 there to 1 at arousal 1.
+    """
     if text is None and voice is None:
         return FusedEmotion("neutral", 0.5, 0.0, 0.0, None, None)
 
@@ -54,9 +61,9 @@ def fuse(text: TextReading | None, voice: VoiceReading | None) -> FusedEmotion:
         valence = tv if tv is not None else (vv if vv is not None else 0.0)
 
     arousal = voice.arousal if voice is not None else 0.0
-    if voice is not None and arousal >= EXCITED_AROUSAL:
+    if voice is not None and arousal >= excited_from:
         label = "excited"
-        confidence = 0.5 + 0.5 * (arousal - EXCITED_AROUSAL) / (1 - EXCITED_AROUSAL)
+        confidence = 0.5 + 0.5 * (arousal - excited_from) / (1 - excited_from)
     elif vv is None and text is not None and text.label in _VALENCE_TAGS:
         label = text.label
         confidence = text.scores.get(label, 0.5)
@@ -69,7 +76,7 @@ def fuse(text: TextReading | None, voice: VoiceReading | None) -> FusedEmotion:
     else:
         label = "neutral"
         calm_margin = 1.0 - abs(valence) / VALENCE_BAND
-        arousal_margin = 1.0 - max(0.0, arousal - CALM_VOICE) / (EXCITED_AROUSAL - CALM_VOICE)
+        arousal_margin = 1.0 - max(0.0, arousal - CALM_VOICE) / (excited_from - CALM_VOICE)
         confidence = 0.5 + 0.5 * min(calm_margin, max(0.0, arousal_margin))
     return FusedEmotion(
         label=label,

@@ -104,3 +104,15 @@ def test_confidence_grows_with_distance_from_boundary() -> None:
 
 def test_text_valence() -> None:
     assert text_valence(text("x", positive=0.7, negative=0.1)) == pytest.approx(0.6)
+
+
+def test_a_stricter_excited_line_moves_the_confidence_with_it() -> None:
+    # arousal_baseline's cold start asks fuse for a higher line than EXCITED_AROUSAL.
+    words = text("neutral", neutral=1.0)
+    assert fuse(words, voice(0.7), excited_from=0.75).label == "neutral"
+    strict = fuse(words, voice(0.9), excited_from=0.75)
+    assert (strict.label, strict.confidence) == ("excited", 0.8)
+    assert fuse(words, voice(0.9)).confidence == pytest.approx(0.8571, abs=1e-4)
+    # With a voice valence the neutral confidence falls towards the stricter line.
+    calmish = fuse(words, voice(0.6, valence=0.0), excited_from=0.8)
+    assert (calmish.label, calmish.confidence) == ("neutral", 0.75)

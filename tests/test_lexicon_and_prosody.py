@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference.arousal_baseline import fuse_with_baseline, personalise
+from inference.arousal_baseline import (
+    COLD_START_EXCITED_AROUSAL,
+    MIN_HISTORY,
+    REFERENCE_AROUSAL,
+    fuse_with_baseline,
+    personalise,
+)
 from inference.fusion import fuse
 from inference.text_emotion_lexicon import LexiconTextEmotion
 from inference.text_en_model import en_model, tokens, vader_features, word_ngrams
@@ -17,9 +23,12 @@ from inference.voice_prosody import (
     CALM_BELOW,
     ProsodyVoiceEmotion,
     arousal_from_features,
+    calm_arousal,
     label_for,
+    load_model,
     pitch_semitones,
     prosody_features,
+    reliability,
 )
 
 
@@ -160,6 +169,15 @@ def _voiced(f0: float, seconds: float = 2.0, vibrato_st: float = 0.0,
     return (0.3 * out / np.max(np.abs(out))).astype(np.float32)
 
 
+def _spoken(f0: float, seconds: float = 2.0, vibrato_st: float = 0.0,
+            tilt: float = 1.0) -> np.ndarray:
+    """:func:`_voiced` cut into syllables by short pauses, as speech is (so its speech
+    stands well above its floor and the estimate trusts it)."""
+    wave = _voiced(f0, seconds, vibrato_st, tilt)
+    t = np.arange(len(wave)) / 16000
+    return (wave * (np.sin(2 * np.pi * 2 * t) > -0.3)).astype(np.float32)
+
+
 def test_prosody_features_measure_pitch_and_brightness() -> None:
     flat = prosody_features(_voiced(120, tilt=1.5))
     lively = prosody_features(_voiced(120, vibrato_st=4.0, tilt=0.3))
@@ -169,13 +187,58 @@ def test_prosody_features_measure_pitch_and_brightness() -> None:
 
 def test_louder_brighter_livelier_voice_is_more_aroused() -> None:
     backend = ProsodyVoiceEmotion()
-    calm = backend.analyze(_voiced(110, tilt=1.5), level_dbfs=-38.0)
-    agitated = backend.analyze(_voiced(220, vibrato_st=5.0, tilt=0.3), level_dbfs=-14.0)
+    calm = backend.analyze(_spoken(110, tilt=1.5), level_dbfs=-38.0)
+    agitated = backend.analyze(_spoken(220, vibrato_st=5.0, tilt=0.3), level_dbfs=-14.0)
     assert agitated.arousal > calm.arousal + 0.3
     assert calm.label == "calm"
     assert agitated.label == "agitated"
     assert 0.0 <= calm.arousal <= 1.0 and 0.0 <= agitated.arousal <= 1.0
     assert sum(agitated.scores.values()) == pytest.approx(1.0)
+
+
+def test_a_bright_voice_is_aroused_even_at_an_unknown_level() -> None:
+    # The spectrum's shape decides, not the loudness: the same voice without its level.
+    bright = ProsodyVoiceEmotion().analyze(_spoken(220, vibrato_st=5.0, tilt=0.3))
+    dull = ProsodyVoiceEmotion().analyze(_spoken(120, tilt=1.5))
+    assert (bright.label, dull.label) == ("agitated", "calm")
+
+
+@pytest.mark.parametrize(
+    ("features", "expected"),
+    [
+        ({"speech_s": 2.0, "contrast_db": 40.0}, 1.0),
+        ({"speech_s": 0.65, "contrast_db": 40.0}, 0.5),  # half way up the 0.3-1.0 s ramp
+        ({"speech_s": 0.2, "contrast_db": 40.0}, 0.0),
+        ({"speech_s": 2.0, "contrast_db": 15.0}, 0.5),  # speech barely above its floor
+        ({"speech_s": 0.65, "contrast_db": 15.0}, 0.25),
+    ],
+)
+def test_reliability_ramps(features: dict[str, float], expected: float) -> None:
+    assert reliability(features) == pytest.approx(expected)
+
+
+def test_one_word_is_pulled_towards_calm_speech() -> None:
+    # The same agitated voice, 2 s against a single word's 0.5 s: the word says less.
+    backend = ProsodyVoiceEmotion()
+    long = backend.analyze(_spoken(220, 2.0, vibrato_st=5.0, tilt=0.3), level_dbfs=-14.0)
+    word = backend.analyze(_spoken(220, 0.8, vibrato_st=5.0, tilt=0.3), level_dbfs=-14.0)
+    assert long.label == "agitated"
+    assert word.label == "moderate"
+    assert calm_arousal() < word.arousal < long.arousal - 0.3
+    # A voice without pauses (hum or noise as loud as the speech) says nothing at all.
+    steady = backend.analyze(_voiced(220, vibrato_st=5.0, tilt=0.3), level_dbfs=-14.0)
+    assert steady.arousal == pytest.approx(calm_arousal())
+
+
+def test_the_shipped_model_reads_the_features_it_is_given() -> None:
+    model = load_model()
+    features = prosody_features(_spoken(150))
+    assert set(model["features"]) <= set(features)
+    assert len(model["coef"]) == len(model["mean"]) == len(model["scale"]) == 7
+    # The personal baseline measures offsets from the same "ordinary calm speech".
+    assert calm_arousal() == pytest.approx(REFERENCE_AROUSAL, abs=0.005)
+    # Trained, never set by hand: a brighter spectrum above 800 Hz counts for arousal.
+    assert model["coef"][model["features"].index("band_2500")] > 0
 
 
 def test_arousal_ignores_unknown_level() -> None:
@@ -217,10 +280,10 @@ def test_octave_errors_do_not_inflate_pitch_spread() -> None:
     [
         (0.7, [], 0.7),  # no history: the population scale
         (0.7, [0.9, 0.9], 0.7),  # two notes are too few to judge
-        (0.7, [0.3] * 10, 0.7),  # a person who sounds like everyone: unchanged
-        (0.7, [0.7] * 5, 0.5),  # lively person, five notes: half their offset removed
-        (0.5, [0.1] * 5, 0.6626),  # very quiet person: the same note counts for more
-        (0.7, [0.3, 0.3, 0.3, 0.3, 0.99], 0.7),  # one shouted note does not move the median
+        (0.7, [0.13] * 10, 0.7),  # a person who sounds like everyone: unchanged
+        (0.7, [0.7] * 5, 0.3713),  # lively person, five notes: half their offset removed
+        (0.5, [0.05] * 5, 0.6276),  # very quiet person: the same note counts for more
+        (0.7, [0.13, 0.13, 0.13, 0.13, 0.99], 0.7),  # one shouted note: the median stays
     ],
 )
 def test_personal_baseline(arousal: float, history: list[float], expected: float) -> None:
@@ -237,4 +300,23 @@ def test_fusion_with_baseline_keeps_the_raw_voice_reading() -> None:
     assert personal.label == "neutral"
     assert personal.arousal < 0.4
     assert personal.voice is loud  # stored raw: the baseline of later notes is not shifted
-    assert fuse_with_baseline(fuse(words, loud), []).label == "excited"
+
+
+def test_without_a_baseline_excited_needs_a_clearly_raised_voice() -> None:
+    words = TextReading("neutral", {"positive": 0.1, "negative": 0.1, "neutral": 0.8,
+                                    "excited": 0.0}, "t")
+    borderline = VoiceReading("agitated", 0.7, {"agitated": 1.0}, "prosody")
+    raised = VoiceReading("agitated", 0.9, {"agitated": 1.0}, "prosody")
+    assert COLD_START_EXCITED_AROUSAL == 0.75 and MIN_HISTORY == 3
+    # A first note (and a second): 0.7 would be excited on the population line, not here.
+    assert fuse(words, borderline).label == "excited"
+    for history in ([], [0.13], [0.13, 0.13]):
+        first = fuse_with_baseline(fuse(words, borderline), history)
+        assert (first.label, first.voice) == ("neutral", borderline)
+        assert first.confidence == 0.8  # the words' own label decides, with their score
+        clear = fuse_with_baseline(fuse(words, raised), history)
+        # The confidence is measured from the stricter line: 0.9 is 0.15 of 0.25 past it.
+        assert (clear.label, clear.confidence) == ("excited", 0.8)
+    # With a baseline of ordinary calm notes the usual line is back.
+    assert fuse_with_baseline(fuse(words, borderline), [0.13] * 3).label == "excited"
+    assert fuse_with_baseline(fuse(None, None), []).label == "neutral"
