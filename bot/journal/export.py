@@ -9,7 +9,11 @@ One row per stored analysis, oldest first, with the columns in :data:`COLUMNS`:
 * ``language``, ``transcript`` -- empty when the person had transcripts switched off
 
 CSV is UTF-8 with a byte-order mark, so spreadsheet programs show Chinese text correctly
-without an import dialog. JSON is one array of objects with the same keys.
+without an import dialog. A text cell that a spreadsheet would read as a formula (it begins
+with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return: a transcript saying
+"=HYPERLINK(...)") gets a leading ``'`` the OWASP way, so it shows as the text it is;
+numbers (a negative valence) stay numbers. JSON is one array of objects with the same keys,
+unchanged.
 
 Rows are read in pages of :data:`PAGE_ROWS` and encoded page by page, so a history of
 100,000 notes never sits in memory at once. Only one export per person runs at a time
@@ -47,6 +51,8 @@ PAGE_ROWS = 500
 #: Exports up to this size stay in memory before being sent; larger ones spill to disk.
 SPOOL_BYTES = 8 * 1024 * 1024
 BOM = "\ufeff".encode()
+#: First characters that make a spreadsheet cell a formula (OWASP "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 #: (platform, user id) of exports running in this process.
 _RUNNING: set[tuple[str, str]] = set()
@@ -115,13 +121,23 @@ def record(row: tuple[Any, ...], zone: ZoneInfo) -> dict[str, Any]:
     }
 
 
+def csv_cell(value: Any) -> Any:
+    """``value`` as a CSV cell that no spreadsheet runs: text that would start a formula
+    gets a leading ``'``; numbers and None (an empty cell) are left as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _csv_lines(records: Iterable[dict[str, Any]], header: bool) -> bytes:
     buf = io.StringIO()
     writer = csv.writer(buf)  # \r\n line ends and quoting as spreadsheets expect
     if header:
         writer.writerow(COLUMNS)
     for rec in records:
-        writer.writerow(["" if rec[c] is None else rec[c] for c in COLUMNS])
+        writer.writerow([csv_cell(rec[c]) for c in COLUMNS])
     return buf.getvalue().encode("utf-8")
 
 
