@@ -1,4 +1,5 @@
-"""Benchmark the inference engine on the real recordings in ../shared/data.
+"""Benchmark the inference engine on the real recordings in ../shared/data
+(``--data DIR`` or ``VOICEMOOD_SHARED_DATA``: your own, laid out the same way).
 
 Run from the repository root (not a test; takes minutes)::
 
@@ -46,7 +47,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # so the script runs without installing the package
 
-DATA = ROOT.parent / "shared" / "data"
+#: The labelled recordings: this project keeps them beside the checkout (not in git);
+#: VOICEMOOD_SHARED_DATA (as for the tests) or --data points elsewhere.
+DATA = Path(os.environ.get("VOICEMOOD_SHARED_DATA") or ROOT.parent / "shared" / "data")
 SETS = ("en_asr", "zh_asr_aishell", "en_emotion_ravdess")
 #: (clips per set for the stage and throughput pool, 10 s notes for latency, notes per
 #: in-flight level) for the default quick run and for --full.
@@ -55,6 +58,8 @@ PLANS = {
     "full": {"per_set": 24, "latency_notes": 20, "throughput": {1: 16, 4: 48, 16: 96}},
 }
 MAX_BYTES = 50 * 2**20
+#: What the benchmark reads from each set's manifest.csv.
+MANIFEST_COLUMNS = ("file", "transcript", "language", "duration_s")
 
 log = logging.getLogger("bench")
 
@@ -72,6 +77,21 @@ class Note:
 
 
 # --- inputs -----------------------------------------------------------------------------------
+
+
+def missing_sets(data: Path, names: tuple[str, ...]) -> list[str]:
+    """The sets in ``names`` that have no ``manifest.csv`` under ``data``."""
+    return [name for name in names if not (data / name / "manifest.csv").is_file()]
+
+
+def no_recordings_message(data: Path, missing: list[str]) -> str:
+    """Why the benchmark cannot start, what it needs, and how to point it elsewhere."""
+    return (f"bench: recordings not found in {data} (missing: {', '.join(missing)}). The "
+            "benchmark measures speed and accuracy on labelled recordings: one folder per "
+            f"set ({', '.join(SETS)}), each with its audio files and a manifest.csv whose "
+            f"columns include {', '.join(MANIFEST_COLUMNS)} (file is relative to the set's "
+            "folder). A source checkout finds them in ../shared/data, which is not part of "
+            "the repository; point at your own with --data DIR or VOICEMOOD_SHARED_DATA=DIR.")
 
 
 def manifest(data: Path, name: str) -> list[dict[str, str]]:
@@ -549,7 +569,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="more clips and notes (default: a quick run of a few minutes)")
     p.add_argument("--device", help="override VOICEMOOD_DEVICE (auto, cpu, cuda, cuda:N)")
     p.add_argument("--batch-size", type=int, help="override VOICEMOOD_BATCH_SIZE")
-    p.add_argument("--data", type=Path, default=DATA, help=f"recordings (default {DATA})")
+    p.add_argument("--data", type=Path, default=DATA, metavar="DIR",
+                   help="the labelled recordings: folders " + ", ".join(SETS) + ", each with "
+                        "its audio and a manifest.csv (columns " + ", ".join(MANIFEST_COLUMNS)
+                        + f"); default $VOICEMOOD_SHARED_DATA or {DATA}")
     p.add_argument("--flood", action="store_true",
                    help="instead: peak memory with 1, 8 and 32 maximum-length notes in flight "
                         "(bench/flood.py)")
@@ -623,8 +646,9 @@ def main(argv: list[str] | None = None) -> int:
         argv = argv[1:]  # `voicemood bench -- --json OUT` passes the separator through
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if not (args.data / "en_asr" / "manifest.csv").exists():
-        print(f"bench: recordings not found in {args.data}", file=sys.stderr)
+    missing = missing_sets(args.data, ("en_asr",) if args.flood else SETS)
+    if missing:
+        print(no_recordings_message(args.data, missing), file=sys.stderr)
         return 2
     if args.flood:
         from bench import flood

@@ -281,3 +281,31 @@ def test_trend_reads_the_web_pages_notes_with_platform_web(tmp_path: Path) -> No
     assert web.stdout == "2 notes so far in the last 7 days -- send a few more to see a trend.\n"
     cli = run_cli(["trend", "--user", "local"], tmp_path)
     assert cli.stdout == "1 note so far in the last 7 days -- send a few more to see a trend.\n"
+
+
+# --- item 10: the benchmark without the recordings --------------------------------------------
+
+BENCH_NEEDS = (
+    "The benchmark measures speed and accuracy on labelled recordings: one folder per set "
+    "(en_asr, zh_asr_aishell, en_emotion_ravdess), each with its audio files and a "
+    "manifest.csv whose columns include file, transcript, language, duration_s (file is "
+    "relative to the set's folder). A source checkout finds them in ../shared/data, which is "
+    "not part of the repository; point at your own with --data DIR or "
+    "VOICEMOOD_SHARED_DATA=DIR.\n")
+
+
+def test_bench_without_recordings_says_what_they_are_and_how_to_point_at_yours(
+        tmp_path: Path) -> None:
+    nowhere = tmp_path / "nowhere"
+    out = run_cli(["bench"], tmp_path, VOICEMOOD_SHARED_DATA=str(nowhere))
+    assert out.returncode == 2
+    assert out.stderr == (f"bench: recordings not found in {nowhere} (missing: en_asr, "
+                          "zh_asr_aishell, en_emotion_ravdess). " + BENCH_NEEDS)
+    # --data wins, and a partial folder names only what is missing.
+    (tmp_path / "mine" / "en_asr").mkdir(parents=True)
+    (tmp_path / "mine" / "en_asr" / "manifest.csv").write_text("file,transcript\n")
+    out = run_cli(["bench", "--data", str(tmp_path / "mine")], tmp_path,
+                  VOICEMOOD_SHARED_DATA=str(nowhere))
+    assert out.returncode == 2
+    assert out.stderr == (f"bench: recordings not found in {tmp_path / 'mine'} (missing: "
+                          "zh_asr_aishell, en_emotion_ravdess). " + BENCH_NEEDS)
