@@ -35,6 +35,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -46,7 +47,7 @@ from .types import ModelInfo, Transcript
 if TYPE_CHECKING:
     from inference.config import InferenceConfig
 
-    from .types import AsrBackend, Clip
+    from .types import Clip
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +201,9 @@ def language_of(raw_text: str) -> str:
 class FunasrAsr:
     """:class:`~inference.types.AsrBackend` over a funasr ``AutoModel``."""
 
+    #: Extra keyword arguments of every ``generate()`` call (SenseVoice sets its own).
+    generate_kwargs: dict[str, Any] = {}
+
     def __init__(self, model: Any, info: ModelInfo, *, vad: bool) -> None:
         self._model = model
         self._vad = vad
@@ -213,7 +217,12 @@ class FunasrAsr:
 
     def _generate(self, data: Any, **cfg: Any) -> list[dict[str, Any]]:
         with self._lock:
-            return list(self._model.generate(input=data, **cfg))
+            return list(self._model.generate(input=data, **self.generate_kwargs, **cfg))
+
+    def finish(self, raw: str) -> Transcript:
+        """The transcript of one clip from the model's raw text."""
+        return Transcript(text=clean_transcript(raw), language=language_of(raw),
+                          model=self.info.model)
 
     def _one(self, clip: np.ndarray) -> str:
         if len(clip) < FBANK_MIN_SAMPLES:
@@ -242,10 +251,11 @@ class FunasrAsr:
         else:
             for i in todo:
                 texts[i] = self._one(arrays[i])
-        return [Transcript(text=clean_transcript(t), language=language_of(t)) for t in texts]
+        return [self.finish(t) for t in texts]
 
 
-def load_funasr_asr(settings: InferenceConfig, device: str) -> AsrBackend:
+def load_funasr_asr(settings: InferenceConfig, device: str,
+                    backend_class: type[FunasrAsr] | None = None) -> FunasrAsr:
     """Load the full-tier ASR (``settings.asr_model`` + optional VAD and punctuation).
 
     Each model comes from a local folder when :func:`~inference.model_paths.local_model_dir`
@@ -254,13 +264,15 @@ def load_funasr_asr(settings: InferenceConfig, device: str) -> AsrBackend:
     instead of funasr's 22 s of retries and a misleading "not registered" error. An empty
     ``vad_model``/``punc_model`` disables that stage.
     """
+    backend_class = backend_class or FunasrAsr
     hub = settings.model_hub
     models_dir = settings.models_dir
     asr_src = resolve_model_source(
         settings.asr_model, models_dir, hub, component="ASR", env_var="VOICEMOOD_ASR_MODEL"
     )
+    sensevoice = is_sensevoice(asr_src)
     kwargs: dict[str, Any] = {"model": asr_src, "device": device, "hub": hub}
-    stages = ["paraformer"]
+    stages = ["sensevoice" if sensevoice else "paraformer"]
     extra: dict[str, str] = {"configured": settings.asr_model}
     if settings.vad_model.strip():
         kwargs["vad_model"] = resolve_model_source(
@@ -268,7 +280,7 @@ def load_funasr_asr(settings: InferenceConfig, device: str) -> AsrBackend:
         )
         stages.append("vad")
         extra["vad_model"] = kwargs["vad_model"]
-    if settings.punc_model.strip():
+    if settings.punc_model.strip() and not sensevoice:  # SenseVoice punctuates itself
         kwargs["punc_model"] = resolve_model_source(
             settings.punc_model,
             models_dir,
@@ -288,4 +300,18 @@ def load_funasr_asr(settings: InferenceConfig, device: str) -> AsrBackend:
         detail="+".join(stages),
         extra=extra,
     )
-    return FunasrAsr(model, info, vad="vad_model" in kwargs)
+    return backend_class(model, info, vad="vad_model" in kwargs)
+
+
+def model_class(source: str) -> str:
+    """The ``model:`` class named by a local funasr folder's ``config.yaml`` ("" if none)."""
+    config = Path(source) / "config.yaml"
+    if not config.is_file():
+        return ""
+    found = re.search(r"^model:\s*['\"]?([\w.]+)", config.read_text("utf-8", "replace"), re.M)
+    return found.group(1) if found else ""
+
+
+def is_sensevoice(source: str) -> bool:
+    """True for SenseVoice (a hub id or a folder whose config.yaml names the class)."""
+    return "sensevoice" in (model_class(source) + " " + source).lower()

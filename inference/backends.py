@@ -76,14 +76,24 @@ def plan(config: InferenceConfig) -> list[ModelInfo]:
     infos: list[ModelInfo] = []
 
     asr_local = _local(config.asr_model, mdir) if config.asr_model else None
+    sensevoice = False
     if config.asr_backend == "funasr" or (config.asr_backend == "auto" and asr_local):
-        detail = "paraformer"
-        for name, value in (("vad", config.vad_model), ("punc", config.punc_model)):
+        from inference.asr_funasr import is_sensevoice, model_class
+        from inference.asr_routing import describe_routes, speaks_of
+
+        source = str(asr_local or config.asr_model)
+        sensevoice = is_sensevoice(source)
+        detail = "sensevoice" if sensevoice else "paraformer"
+        stages = (("vad", config.vad_model),) if sensevoice else (
+            ("vad", config.vad_model), ("punc", config.punc_model))
+        for name, value in stages:
             detail += f" + {name}: " + (
                 "off" if not value else (str(_local(value, mdir) or value))
             )
-        infos.append(ModelInfo("asr", "full", str(asr_local or config.asr_model),
-                               detail=detail + ("" if asr_local else " (not downloaded)")))
+        speaks = speaks_of(model_class(source), f"{config.asr_model} {source}")
+        detail += ("" if asr_local else " (not downloaded)") + "; " + describe_routes(
+            speaks, config.language_list, source, whisper_model_name(_whisper_dir(config)))
+        infos.append(ModelInfo("asr", "full", source, detail=detail))
     else:
         why = "forced" if config.asr_backend == "whisper" else (
             f"{config.asr_model or 'no funasr model'} not found locally")
@@ -95,10 +105,14 @@ def plan(config: InferenceConfig) -> list[ModelInfo]:
         config.text_emotion_model, mdir, lexicon_model_name(
             zh_ngram.MODEL_PATH.exists(), en_ngram.MODEL_PATH.exists()),
     ))
-    infos.append(_plan_optional(
+    voice = _plan_optional(
         "voice_emotion", config.voice_emotion_backend, "emotion2vec",
         config.voice_emotion_model, mdir, "prosody-arousal (numpy)",
-    ))
+    )
+    if sensevoice and voice.tier == "offline" and config.voice_emotion_backend == "auto":
+        voice = ModelInfo("voice_emotion", "full", infos[0].model,
+                          detail=f"SenseVoice's emotion tag ({voice.detail})")
+    infos.append(voice)
     return infos
 
 
@@ -117,26 +131,43 @@ def _plan_optional(component: str, backend: str, full_name: str, model_id: str, 
 
 def load_backends(config: InferenceConfig, device: str) -> Backends:
     """Load every configured model once. Slow (seconds): call it off the event loop."""
+    asr = load_asr(config, device)
     return Backends(
-        asr=load_asr(config, device),
+        asr=asr,
         text=load_text(config, device),
-        voice=load_voice(config, device),
+        voice=load_voice(config, device, asr=asr),
         device=device,
     )
 
 
 def load_asr(config: InferenceConfig, device: str) -> AsrBackend:
-    """The ASR backend the config asks for."""
+    """The ASR backend the config asks for; a full-tier one behind language routing."""
 
     def full() -> AsrBackend:
-        from inference.asr_funasr import load_funasr_asr
+        from inference.asr_funasr import is_sensevoice, load_funasr_asr
+        from inference.asr_sensevoice import load_sensevoice_asr
 
-        return load_funasr_asr(config, device)
+        source = str(_local(config.asr_model, Path(config.models_dir)) or config.asr_model)
+        load = load_sensevoice_asr if is_sensevoice(source) else load_funasr_asr
+        return with_routing(load(config, device), config, device)
 
     backend = _load_tier(config, config.asr_backend, "funasr", config.asr_model, full,
                          lambda: load_whisper(config, device))
     assert backend is not None  # ASR has no "off" choice
     return backend
+
+
+def with_routing(primary: AsrBackend, config: InferenceConfig, device: str) -> AsrBackend:
+    """``primary`` behind :class:`~inference.asr_routing.RoutedAsr`, with the offline Whisper
+    loaded when the route needs it (see inference/asr_routing.py)."""
+    from inference.asr_funasr import model_class
+    from inference.asr_routing import RoutedAsr, choose_route, speaks_of
+
+    source = primary.info.model
+    speaks = speaks_of(model_class(source), f"{config.asr_model} {source}")
+    route = choose_route(speaks, config.language_list)
+    whisper = None if route == "fixed" else load_whisper(config, device)
+    return RoutedAsr(primary, speaks, config.language_list, whisper)
 
 
 def load_whisper(config: InferenceConfig, device: str) -> AsrBackend:
@@ -176,8 +207,20 @@ def load_text(config: InferenceConfig, device: str) -> TextEmotionBackend | None
                           config.text_emotion_model, full, offline)
 
 
-def load_voice(config: InferenceConfig, device: str) -> VoiceEmotionBackend | None:
-    """The voice-emotion backend the config asks for (None when off)."""
+def load_voice(config: InferenceConfig, device: str,
+               asr: AsrBackend | None = None) -> VoiceEmotionBackend | None:
+    """The voice-emotion backend the config asks for (None when off).
+
+    Under ``auto``, when emotion2vec is not local and ``asr`` is SenseVoice, the voice
+    reading is SenseVoice's own emotion tag (:class:`~inference.asr_sensevoice.AsrEmotion`).
+    """
+    from inference.asr_sensevoice import AsrEmotion, SenseVoiceAsr
+
+    primary = getattr(asr, "primary", asr)
+    if (isinstance(primary, SenseVoiceAsr) and config.voice_emotion_backend == "auto"
+            and not (config.voice_emotion_model
+                     and _local(config.voice_emotion_model, Path(config.models_dir)))):
+        return AsrEmotion(primary.info)
 
     def full() -> VoiceEmotionBackend:
         from inference.voice_emotion2vec import load_emotion2vec

@@ -82,7 +82,12 @@ def join_transcripts(parts: Sequence[Transcript], weights: Sequence[float]) -> T
         if part.text.strip() and part.language:
             votes[part.language] = votes.get(part.language, 0.0) + w
     language = max(votes, key=lambda k: votes[k]) if votes else ""
-    return Transcript(text=join_text([p.text for p in parts], language), language=language)
+    # The recogniser of the chunks in that language answered the note (routing sends every
+    # chunk of one language to the same one).
+    model = next((p.model for p in parts if p.language == language and p.model),
+                 next((p.model for p in parts if p.model), ""))
+    return Transcript(text=join_text([p.text for p in parts], language), language=language,
+                      model=model)
 
 
 def merge_voice(readings: Sequence[VoiceReading | None],

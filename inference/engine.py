@@ -179,11 +179,13 @@ class InferenceEngine:
         self._run_units(list(job.pending), warm_up=True)
         from inference.asr_whisper import WhisperAsr
 
-        if isinstance(self.backends.asr, WhisperAsr):
+        # A routed full tier holds the offline Whisper too (inference/asr_routing.py).
+        whisper = getattr(self.backends.asr, "whisper", self.backends.asr)
+        if isinstance(whisper, WhisperAsr):
             # VAD finds no speech in a tone, so the encoder and decoder need their own run.
             from inference.whisper_batch import warm_up
 
-            warm_up(self.backends.asr)
+            warm_up(whisper)
         if self.backends.text is not None:
             # Lexicons load their dictionaries on first use (jieba: ~0.6 s).
             self.backends.text.classify_batch(["今天很好。", "I am fine."], ["zh", "en"])
@@ -420,7 +422,10 @@ class InferenceEngine:
         transcripts = list(b.asr.transcribe_batch([u.samples for u in units]))
         t1 = time.perf_counter()
         voices: list[VoiceReading | None] = [None] * len(units)
-        if b.voice is not None:
+        if getattr(b.voice, "from_transcripts", False):
+            # SenseVoice read the emotion in its recognition pass (inference/asr_sensevoice.py).
+            voices = [t.voice for t in transcripts]
+        elif b.voice is not None:
             voices = list(voice_batch(b.voice, [u.samples for u in units],
                                       [u.job.audio.source_dbfs for u in units]))
         return transcripts, voices, t1

@@ -143,6 +143,14 @@ class Pipeline:
         """Component -> model id, as recorded with every analysis."""
         return self.engine.models()
 
+    def _note_models(self, asr_model: str) -> dict[str, str]:
+        """The process's models, with the recogniser that answered this note as ``asr``
+        (language routing may have sent it to the offline Whisper)."""
+        models = self.models()
+        if asr_model:
+            models["asr"] = asr_model
+        return models
+
     # --- admission --------------------------------------------------------------------------
 
     @property
@@ -240,7 +248,7 @@ class Pipeline:
             language=result.transcript.language,
             duration_s=duration,
             emotion=fuse(result.text, result.voice),
-            models=self.models(),
+            models=self._note_models(result.transcript.model),
             timings=timings,
             audio_sha256=digest,
         )

@@ -26,10 +26,18 @@ Clip = np.ndarray
 
 @dataclass(frozen=True)
 class Transcript:
-    """What an ASR backend heard in one clip."""
+    """What an ASR backend heard in one clip.
+
+    ``model`` names the recogniser that produced ``text`` (with language routing, one note
+    may go to Paraformer and the next to Whisper); ``voice`` is an emotion reading the
+    recogniser made in the same pass (SenseVoice), else ``None``. Neither takes part in
+    equality: two transcripts are equal when they say the same words in the same language.
+    """
 
     text: str
     language: str  # ISO 639-1 code such as "zh" or "en"; "" when unknown
+    model: str = field(default="", compare=False)
+    voice: VoiceReading | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ recordings).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -89,8 +89,32 @@ def transcribe_clips(asr: WhisperAsr, clips: Sequence[Clip]) -> list[Transcript]
     Same output as transcribing each clip alone with ``WhisperModel.transcribe(language=
     <detected>, beam_size, initial_prompt, vad_filter=True, condition_on_previous_text=False)``.
     """
+    return [heard.transcript or Transcript(text="", language=heard.language)
+            for heard in hear_clips(asr, clips)]
+
+
+@dataclass(frozen=True)
+class Heard:
+    """Whisper's language ID of one clip, and its transcript unless another recogniser
+    takes the clip (``transcript is None``)."""
+
+    language: str  # "" when Silero VAD found no speech
+    transcript: Transcript | None
+
+
+def hear_clips(asr: WhisperAsr, clips: Sequence[Clip],
+               keep: Callable[[str], bool] | None = None) -> list[Heard]:
+    """Identify each clip's language, then transcribe the clips whose language ``keep``
+    accepts (all when ``keep`` is None); the result is parallel to ``clips``.
+
+    Language ID reads the encoder output of the first 30 s window, which the transcription
+    of a kept clip goes on to decode, so routing a clip costs no second encoder pass; a clip
+    ``keep`` refuses stops after that one window. A clip without speech is ``Heard("",
+    Transcript("", ""))``.
+    """
     model = asr.model
-    results: list[Transcript] = [Transcript(text="", language="") for _ in clips]
+    heard: list[Heard] = [Heard("", Transcript(text="", language="", model=asr.info.model))
+                          for _ in clips]
     states: list[_ClipState] = []
     for i, clip in enumerate(clips):
         audio = speech_only(np.ascontiguousarray(clip, dtype=np.float32))
@@ -100,7 +124,7 @@ def transcribe_clips(asr: WhisperAsr, clips: Sequence[Clip]) -> list[Transcript]
         states.append(_ClipState(index=i, features=features,
                                  content_frames=features.shape[-1] - 1))
     if not states:
-        return results
+        return heard
 
     options = _options(asr, ZH_PROMPT)
     first_round = True
@@ -113,14 +137,26 @@ def transcribe_clips(asr: WhisperAsr, clips: Sequence[Clip]) -> list[Transcript]
         if first_round:
             _pick_languages(asr, active, encoded, ZH_PROMPT)
             first_round = False
+            if keep is not None:
+                handed = [k for k, s in enumerate(active) if not keep(s.language)]
+                for k in handed:
+                    heard[active[k].index] = Heard(active[k].language, None)
+                    states.remove(active[k])
+                kept = [k for k in range(len(active)) if k not in handed]
+                active = [active[k] for k in kept]
+                windows = [windows[k] for k in kept]
+                encoded = encoded[kept]
+                if not active:
+                    break
         _decode_round(asr, active, windows, encoded, options)
 
     for s in states:
         text = join_text(s.texts, s.language)
         if s.language == "zh":
             text = to_simplified(text)
-        results[s.index] = Transcript(text=text, language=s.language)
-    return results
+        heard[s.index] = Heard(s.language, Transcript(text=text, language=s.language,
+                                                      model=asr.info.model))
+    return heard
 
 
 def _window(state: _ClipState) -> tuple[np.ndarray, int]:

@@ -3,7 +3,8 @@
 Usage::
 
     python scripts/make_tiny_models.py OUTDIR [--text-label positive] [--voice-label angry]
-        [--asr-kind seaco|plain] [--asr-token 好] [--punc ，] [--check]
+        [--asr-kind seaco|plain] [--asr-token 好] [--punc ，] [--sensevoice]
+        [--per-language-text] [--check]
 
 It prints the ``VOICEMOOD_*=`` lines that point the bot at the folders.
 
@@ -23,6 +24,11 @@ folder                    what it is
 ``emotion2vec``           funasr ``Emotion2vec`` with a 9-way head, ``tokens.txt`` holding
                           the emotion2vec+ labels (``生气/angry`` ...)
 ``text-emotion``          transformers ``BertForSequenceClassification`` + ``BertTokenizer``
+``text-emotion-en``       a second one (3 classes, ``negative``/``neutral``/``positive``),
+                          for per-language text models (``en=...``)
+``sensevoice``            funasr ``SenseVoiceSmall`` (SenseVoice encoder, CTC head),
+                          ``config.yaml``, ``model.pt``, ``tokens.json``, ``am.mvn``; built
+                          only when asked (``--sensevoice``, :func:`build_sensevoice`)
 ========================  ==================================================================
 
 The weights are random (seeded), but the output layers are set so a test knows what comes
@@ -36,7 +42,13 @@ out: the weight of each output layer is zeroed and its bias picks the winner.
   ``。``, so the pipeline output looks like ``好，好，好。``.
 * emotion2vec: ``voice_label`` wins with p ≈ 0.997 (e^8 against eight classes at e^0).
 * Text: ``text_label`` (one of ``negative``, ``neutral``, ``positive``, ``angry``) wins with
-  p ≈ 0.999.
+  p ≈ 0.999; the second classifier's ``en_text_label`` likewise.
+* SenseVoice: the four query frames come out as ``<|lang|><|EMOTION|><|Speech|><|withitn|>``
+  and every speech frame as the one text token, so any clip gives e.g.
+  ``<|en|><|HAPPY|><|Speech|><|withitn|>Hello world.`` Its encoder blocks are made identity
+  maps (attention and feed-forward outputs zeroed), its CMVN zeroes the features, and its
+  query embeddings are one-hot spikes that the CTC head reads; the head's text bias sits
+  above what the position encoding alone can reach (checked when it is built).
 
 The whole set is ~2 MB and builds in a few seconds on CPU. Nothing is downloaded.
 """
@@ -68,6 +80,8 @@ EMOTION2VEC_LABELS: tuple[str, ...] = (
 )
 #: id2label of the tiny text classifier.
 TEXT_LABELS: tuple[str, ...] = ("negative", "neutral", "positive", "angry")
+#: id2label of the second tiny classifier, shaped like an English 3-class sentiment model.
+TEXT_LABELS_3: tuple[str, ...] = ("negative", "neutral", "positive")
 #: Characters of the tiny Paraformer (after <blank>, <s>, </s>; <unk> comes last).
 ASR_CHARS = "好的我你是不了在有人这个们中来上大为和国地到以说时要就出会可也"
 #: Latin words after them, so a test can make the "Chinese" model say English.
@@ -364,6 +378,54 @@ def _emotion2vec_config() -> dict[str, Any]:
     }
 
 
+#: Rich-text tags of SenseVoice, in the real model's spelling.
+SENSEVOICE_LANGUAGES: tuple[str, ...] = ("zh", "en", "yue", "ja", "ko", "nospeech")
+SENSEVOICE_EMOTIONS: tuple[str, ...] = ("HAPPY", "SAD", "ANGRY", "NEUTRAL", "FEARFUL",
+                                        "DISGUSTED", "SURPRISED", "EMO_UNKNOWN")
+SENSEVOICE_EVENTS: tuple[str, ...] = ("Speech", "BGM", "Laughter", "Applause")
+#: Feature size of the tiny SenseVoice: 8 mel bins x 4 stacked frames = the encoder width,
+#: so every encoder block, the first included, keeps its residual path.
+_SV_MELS, _SV_LFR, _SV_DIM = 8, 4, 32
+
+
+def _sensevoice_config() -> dict[str, Any]:
+    return {
+        "model": "SenseVoiceSmall",
+        "model_conf": {"length_normalized_loss": True, "sos": 1, "eos": 2, "ignore_id": -1},
+        "input_size": _SV_DIM,
+        "encoder": "SenseVoiceEncoderSmall",
+        "encoder_conf": {
+            "output_size": _SV_DIM,
+            "attention_heads": 2,
+            "linear_units": 64,
+            "num_blocks": 2,
+            "tp_blocks": 1,
+            "dropout_rate": 0.1,
+            "positional_dropout_rate": 0.1,
+            "attention_dropout_rate": 0.1,
+            "input_layer": "pe",
+            "pos_enc_class": "SinusoidalPositionEncoder",
+            "normalize_before": True,
+            "kernel_size": 11,
+            "sanm_shfit": 0,
+            "selfattention_layer_type": "sanm",
+        },
+        "frontend": "WavFrontend",
+        "frontend_conf": {
+            "fs": 16000,
+            "window": "hamming",
+            "n_mels": _SV_MELS,
+            "frame_length": 25,
+            "frame_shift": 10,
+            "lfr_m": _SV_LFR,
+            "lfr_n": _SV_LFR,
+            "dither": 0.0,
+        },
+        "tokenizer": "CharTokenizer",
+        "tokenizer_conf": {"unk_symbol": "<unk>", "split_with_space": True},
+    }
+
+
 def _write_yaml(path: Path, conf: dict[str, Any]) -> None:
     from omegaconf import OmegaConf
 
@@ -502,6 +564,69 @@ def build_emotion2vec(model_dir: Path, label: str = "angry") -> Path:
     return model_dir
 
 
+def build_sensevoice(model_dir: Path, language: str = "en", emotion: str = "HAPPY",
+                     text: str = "Hello world.") -> Path:
+    """Tiny SenseVoiceSmall that answers every clip with
+    ``<|language|><|emotion|><|Speech|><|withitn|>text`` (``<|woitn|>`` without ITN).
+
+    ``text`` is one token of the tiny vocabulary, so it may hold spaces and punctuation.
+    """
+    if language not in SENSEVOICE_LANGUAGES:
+        raise ValueError(f"language {language!r} not in {SENSEVOICE_LANGUAGES}")
+    if emotion not in SENSEVOICE_EMOTIONS:
+        raise ValueError(f"emotion {emotion!r} not in {SENSEVOICE_EMOTIONS}")
+    model_dir.mkdir(parents=True, exist_ok=True)
+    tags = [f"<|{t}|>" for t in (*SENSEVOICE_LANGUAGES, *SENSEVOICE_EMOTIONS,
+                                 *SENSEVOICE_EVENTS, "withitn", "woitn")]
+    tokens = ["<blank>", "<s>", "</s>", *tags, text, "<unk>"]
+    (model_dir / "tokens.json").write_text(json.dumps(tokens, ensure_ascii=False), "utf-8")
+    # Scale 0: every speech frame reaches the encoder as zeros, whatever the audio.
+    _write_am_mvn(model_dir / "am.mvn", _SV_DIM, shift=0.0, scale=0.0)
+    _write_yaml(model_dir / "config.yaml", _sensevoice_config())
+    torch.manual_seed(_SEED)
+    model = _build_funasr(model_dir)
+    encoder = model.encoder
+    with torch.no_grad():
+        for layer in [*encoder.encoders0, *encoder.encoders, *encoder.tp_encoders]:
+            # Zero values and outputs: attention, FSMN memory and feed-forward add nothing,
+            # so each block passes its input through its residual path unchanged.
+            for linear in (layer.self_attn.linear_q_k_v, layer.self_attn.linear_out,
+                           layer.feed_forward.w_2):
+                linear.weight.zero_()
+                linear.bias.zero_()
+        # Query embeddings (funasr: index 0 = "auto" and lid_dict's languages, 1 and 2 = the
+        # emotion and event queries, 14/15 = with/without ITN): a spike on its own dimension.
+        spike = 10.0
+        model.embed.weight.zero_()
+        dims = {"language": 0, "emotion": 1, "event": 2, "withitn": 3, "woitn": 4}
+        for index in (0, *model.lid_dict.values()):
+            model.embed.weight[index, dims["language"]] = spike
+        model.embed.weight[1, dims["emotion"]] = spike
+        model.embed.weight[2, dims["event"]] = spike
+        model.embed.weight[model.textnorm_dict["withitn"], dims["withitn"]] = spike
+        model.embed.weight[model.textnorm_dict["woitn"], dims["woitn"]] = spike
+        # What a speech frame looks like after the encoder: the layer norms of the position
+        # encoding alone (up to ~10 minutes of frames).
+        frames = torch.zeros(1, 15_000, _SV_DIM)
+        plain = encoder.tp_norm(encoder.after_norm(encoder.embed(frames)))[0, :, :5]
+        reach = float(plain.max())
+        query = encoder.tp_norm(encoder.after_norm(encoder.embed(
+            model.embed.weight[[0]][None] * _SV_DIM ** 0.5)))[0, 0, 0]
+        gain = 4.0
+        head = model.ctc.ctc_lo
+        head.weight.zero_()
+        head.bias.zero_()
+        for dim, tag in ((dims["language"], language), (dims["emotion"], emotion),
+                         (dims["event"], "Speech"), (dims["withitn"], "withitn"),
+                         (dims["woitn"], "woitn")):
+            head.weight[tokens.index(f"<|{tag}|>"), dim] = gain
+        head.bias[tokens.index(text)] = gain * (reach + 0.5)
+        if gain * float(query) < gain * (reach + 1.5):
+            raise RuntimeError("tiny SenseVoice: the query spike does not clear the text bias")
+    _save_funasr(model, model_dir)
+    return model_dir
+
+
 _TEXT_VOCAB = (
     ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     + list("我你他好的是不很开心难过生气今天天气真太了啊吗呢")
@@ -510,12 +635,15 @@ _TEXT_VOCAB = (
 )
 
 
-def build_text_classifier(model_dir: Path, label: str = "positive") -> Path:
-    """Tiny BERT sequence classifier (4 labels) whose classifier picks ``label``."""
+def build_text_classifier(model_dir: Path, label: str = "positive",
+                          labels: tuple[str, ...] = TEXT_LABELS) -> Path:
+    """Tiny BERT sequence classifier whose classifier picks ``label`` out of ``labels``
+    (default the 4 :data:`TEXT_LABELS`; :data:`TEXT_LABELS_3` for an English-style
+    3-class sentiment model)."""
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
-    if label not in TEXT_LABELS:
-        raise ValueError(f"text label {label!r} not in {TEXT_LABELS}")
+    if label not in labels:
+        raise ValueError(f"text label {label!r} not in {labels}")
     model_dir.mkdir(parents=True, exist_ok=True)
     vocab_path = model_dir / "vocab.txt"
     vocab_path.write_text("\n".join(_TEXT_VOCAB) + "\n", encoding="utf-8")
@@ -526,13 +654,13 @@ def build_text_classifier(model_dir: Path, label: str = "positive") -> Path:
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=512,
-        num_labels=len(TEXT_LABELS),
-        id2label=dict(enumerate(TEXT_LABELS)),
-        label2id={name: i for i, name in enumerate(TEXT_LABELS)},
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={name: i for i, name in enumerate(labels)},
     )
     torch.manual_seed(_SEED)
     model = BertForSequenceClassification(config)
-    _force(model.classifier, TEXT_LABELS.index(label))
+    _force(model.classifier, labels.index(label))
     model.save_pretrained(model_dir)
     # transformers 5 ignores ``vocab_file=``; ``vocab=`` is the argument that is read.
     tokenizer = BertTokenizer(vocab=str(vocab_path), do_lower_case=True)
@@ -547,25 +675,37 @@ def build_tiny_models(
     asr_token: str = "好",
     punc: str = "，",
     asr_kind: str = "seaco",
+    sensevoice: bool = False,
+    per_language_text: bool = False,
 ) -> dict[str, str]:
-    """Build all five tiny model folders under ``outdir``.
+    """Build the tiny model folders under ``outdir``.
 
     Returns the ``VOICEMOOD_*`` settings (environment variable name -> value) that make the
-    bot run the full tier on them.
+    bot run the full tier on them. ``sensevoice`` makes the tiny SenseVoice (English,
+    HAPPY, "Hello world.") the recogniser; ``per_language_text`` sets the text model to
+    ``zh=<4-class classifier>,en=<3-class classifier forced to negative>``.
     """
     outdir = Path(outdir).resolve()
-    asr = build_paraformer(outdir / f"paraformer-{asr_kind}", token=asr_token, kind=asr_kind)
+    if sensevoice:
+        asr = build_sensevoice(outdir / "sensevoice")
+    else:
+        asr = build_paraformer(outdir / f"paraformer-{asr_kind}", token=asr_token,
+                               kind=asr_kind)
     vad = build_vad(outdir / "fsmn-vad")
     punc_dir = build_punc(outdir / "ct-punc", punc=punc)
     e2v = build_emotion2vec(outdir / "emotion2vec", label=voice_label)
-    text = build_text_classifier(outdir / "text-emotion", label=text_label)
+    text = str(build_text_classifier(outdir / "text-emotion", label=text_label))
+    if per_language_text:
+        en = build_text_classifier(outdir / "text-emotion-en", label="negative",
+                                   labels=TEXT_LABELS_3)
+        text = f"zh={text},en={en}"
     return {
         "VOICEMOOD_ASR_BACKEND": "funasr",
         "VOICEMOOD_ASR_MODEL": str(asr),
         "VOICEMOOD_VAD_MODEL": str(vad),
         "VOICEMOOD_PUNC_MODEL": str(punc_dir),
         "VOICEMOOD_TEXT_EMOTION_BACKEND": "transformers",
-        "VOICEMOOD_TEXT_EMOTION_MODEL": str(text),
+        "VOICEMOOD_TEXT_EMOTION_MODEL": text,
         "VOICEMOOD_VOICE_EMOTION_BACKEND": "emotion2vec",
         "VOICEMOOD_VOICE_EMOTION_MODEL": str(e2v),
     }
@@ -604,6 +744,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--asr-token", default="好", choices=list(ASR_CHARS))
     parser.add_argument("--punc", default="，", choices=[p for p in PUNC_LIST if p != "<unk>"])
     parser.add_argument("--asr-kind", default="seaco", choices=ASR_KINDS)
+    parser.add_argument("--sensevoice", action="store_true",
+                        help="a tiny SenseVoice as the recogniser instead of Paraformer")
+    parser.add_argument("--per-language-text", action="store_true",
+                        help="zh= and en= text classifiers instead of one")
     parser.add_argument(
         "--check", action="store_true", help="reload the funasr folders and compare every weight"
     )
@@ -615,6 +759,8 @@ def main(argv: list[str] | None = None) -> int:
         asr_token=args.asr_token,
         punc=args.punc,
         asr_kind=args.asr_kind,
+        sensevoice=args.sensevoice,
+        per_language_text=args.per_language_text,
     )
     if args.check:
         for name in ("VOICEMOOD_ASR_MODEL", "VOICEMOOD_VAD_MODEL", "VOICEMOOD_PUNC_MODEL",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -33,13 +34,20 @@ def test_models_status_reports_full_tier(tiny_env: dict[str, str], tmp_path: Pat
     rows = {line.split()[0]: line for line in out.stdout.splitlines()[2:]}
     assert rows["asr"].split()[1] == "full"
     assert tiny_env["VOICEMOOD_ASR_MODEL"] in rows["asr"]
+    # The Mandarin model answers Mandarin only; English goes to the offline Whisper.
+    assert rows["asr"].endswith(f"routes: zh -> {tiny_env['VOICEMOOD_ASR_MODEL']}; "
+                                "en -> whisper-base (whisper-base); "
+                                "language ID: whisper-base (whisper-base))")
     assert rows["text_emotion"].split()[1] == "full"
     assert rows["voice_emotion"].split()[1] == "full"
 
 
 def test_analyze_runs_full_tier(tiny_env: dict[str, str], tmp_path: Path) -> None:
     note = speech_file(tmp_path, "An angry voice saying ordinary words.", "ogg")
-    out = run_cli(["analyze", "--json", str(note)], tmp_path, **tiny_env)
+    # Mandarin only: the note's language is known from the setting, so Paraformer takes it
+    # (espeak's Mandarin is unintelligible, so the words do not matter here).
+    out = run_cli(["analyze", "--json", str(note)], tmp_path, **tiny_env,
+                  VOICEMOOD_LANGUAGES="zh")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     # The tiny Paraformer only knows "好"; VAD + punctuation wrap it in Chinese punctuation.
@@ -53,3 +61,19 @@ def test_analyze_runs_full_tier(tiny_env: dict[str, str], tmp_path: Path) -> Non
     assert emotion["voice"]["arousal"] > 0.85
     # Angry voice + neutral words: the fusion rule says excited.
     assert emotion["label"] == "excited"
+
+
+@pytest.mark.shared_data
+def test_analyze_routes_each_note_by_language(tiny_env: dict[str, str], tmp_path: Path,
+                                              shared_data: Path) -> None:
+    english = shared_data / "en_asr/audio/dctts_LJ001-0174.flac"
+    mandarin = shared_data / "zh_asr_aishell/audio/BAC009S0150W0015.flac"
+    out = run_cli(["analyze", "--json", str(english), str(mandarin)], tmp_path, **tiny_env)
+    assert out.returncode == 0, out.stderr
+    en, zh = (json.loads(line) for line in out.stdout.splitlines())
+    assert en["language"] == "en"
+    words = re.sub(r"[^a-z ]", "", en["transcript"].lower()).split()
+    assert words == "should be a part of the whole scheme of the book".split()
+    assert en["models"]["asr"] == "whisper-base (whisper-base)"
+    assert zh["language"] == "zh" and set(zh["transcript"]) <= set("好，。")
+    assert zh["models"]["asr"] == tiny_env["VOICEMOOD_ASR_MODEL"]
