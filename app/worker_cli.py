@@ -59,7 +59,8 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
         "worker", "--pool=threads", f"--concurrency={concurrency}", f"--queues={QUEUE}",
         # Unique per process, so several workers on one machine are told apart in Flower.
         f"--hostname=voicemood-{os.getpid()}@%h",
-        f"--loglevel={settings.log_level.upper()}", "--task-events", "--optimization=fair",
+        # No --task-events: events would publish each result (a transcript) on Redis.
+        f"--loglevel={settings.log_level.upper()}", "--optimization=fair",
     ]
     # Celery logs each task's return value at INFO: that is the user's transcript, which
     # stays out of the logs (failures are still logged, at ERROR).

@@ -19,6 +19,9 @@ from bot.ops.settings import Settings, get_settings
 QUEUE = "voicemood"
 #: The Redis transport every app of ours uses (see :mod:`workers.transport`).
 TRANSPORT = "workers.transport:Transport"
+#: Seconds a result nobody reads stays in Redis (the front end reads one within a second of
+#: its being stored, then deletes it).
+RESULT_TTL_S = 300
 #: Name of the analysis task, shared by sender and worker without importing the worker code.
 ANALYZE_TASK = "voicemood.analyze"
 
@@ -52,10 +55,16 @@ class CeleryConfig:
         self.worker_prefetch_multiplier = 1
         self.task_time_limit = settings.task_time_limit_s
         self.task_track_started = True
-        self.result_expires = int(settings.broker_result_timeout_s) + 60
+        # A result is the transcript. The front end deletes it as soon as it has read it;
+        # one nobody reads (its front end died) goes by itself after RESULT_TTL_S. Arguments
+        # are never copied into it (result_extended off).
+        self.result_expires = RESULT_TTL_S
         self.result_extended = False
-        self.worker_send_task_events = True  # Flower's live view
-        self.task_send_sent_event = True
+        # No task events: task-succeeded carries the result (the transcript) and every event
+        # is published on Redis to any subscriber (Flower, or anyone with the URL). Worker
+        # heartbeats still go out, so Flower and `celery inspect` see who is up.
+        self.worker_send_task_events = False
+        self.task_send_sent_event = False
         self.worker_hijack_root_logger = False
         self.broker_connection_retry_on_startup = True
         self.broker_connection_timeout = 2.0
