@@ -257,6 +257,28 @@ async def test_mood_for_a_note_being_analysed_is_answered_when_it_is_ready(
         assert len(fake.downloads) == 1
 
 
+async def test_mood_on_the_note_of_someone_not_allowed_is_refused_and_nothing_fetched(
+        fake, tmp_path, engine, clip):
+    """Bob may use the bot, Alice may not: Bob's /mood on Alice's note meets the allow-list
+    (on the note's sender), so nothing of hers is downloaded, analysed or stored."""
+    async with running(fake, tmp_path, engine, telegram_group_mode="ondemand",
+                       telegram_allowed_users=str(BOB["id"])) as service:
+        # Alice's note itself never reached the bot as an update: only Bob's /mood quotes it.
+        note = fk.message(ALICE, GROUP, **fk.voice(fake.add_file(clip), len(clip)))["message"]
+        command(fake, BOB, "/mood", GROUP, reply_to_message=note)
+        refusal = await answer(fake, note)
+        assert refusal.params["text"] == (
+            "Sorry, this bot is private and the person who sent that note is not on its list "
+            "of users, so I won't analyse or store it.")
+        settle = command(fake, BOB, "/help", GROUP)
+        await answer(fake, settle)
+        assert not fake.calls_to("getFile") and not fake.downloads
+        assert not fake.calls_to("sendChatAction")
+        assert len(answers(fake, note)) == 1
+        assert stored_rows(tmp_path) == []
+        assert await service.store.pending.count() == 0
+
+
 # ----------------------------------------------------------------------------- long
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bot.analysis import Sender
-from bot.core.pending import PendingNotes, ResumeReport, pending_notes
+from bot.core.pending import PendingNotes, ResumeReport
 from bot.core.service import AnalysisService
 from tests.audio_factory import speech_file
 from tests.conftest import make_settings
@@ -56,6 +56,11 @@ async def resumed(h: Harness) -> ResumeReport:
     assert h.bot.resumer is not None, "serve_slack started no resume sweep"
     async with asyncio.timeout(90):
         return await h.bot.resumer
+
+
+def pending_notes(service: AnalysisService) -> PendingNotes:
+    """The service's pending-notes repository."""
+    return service.store.pending
 
 
 def add_clip(fake: FakeSlack, file_id: str, data: bytes, ts: str) -> dict[str, Any]:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import html
 import json
 import logging
 import re
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +33,7 @@ from adapters.telegram.texts import MESSAGE_LIMIT, split_message, utf16_len
 from bot.analysis import Analysis, Sender
 from bot.core.service import AnalysisService
 from bot.ops.logs import RedactingFormatter
+from bot.storage.pending import PendingNotes
 from inference.engine import InferenceEngine
 from inference.types import FusedEmotion, TextReading, VoiceReading
 from tests import fake_telegram as fk
@@ -101,10 +103,12 @@ _SHARED_CACHE: dict[str, Any] = {}
 
 @contextlib.asynccontextmanager
 async def running_bot(fake: FakeTelegram, tmp_path: Path, engine: InferenceEngine, *,
-                      share_cache: bool = True, clock: Any = None, **overrides: Any
-                      ) -> AsyncIterator[AnalysisService]:
+                      share_cache: bool = True, clock: Any = None,
+                      prepare: Callable[[AnalysisService], Awaitable[None]] | None = None,
+                      **overrides: Any) -> AsyncIterator[AnalysisService]:
     """``serve_telegram`` running as a task (as ``voicemood serve`` runs it; ``clock``: its
-    injectable clock, for the digests).
+    injectable clock, for the digests). ``prepare`` runs on the service before ``serve``
+    starts (what an earlier run left in the database).
 
     With ``share_cache`` the service starts with the analyses of clips earlier tests already
     ran through the models (the service's own by-hash cache), so each clip costs one Whisper
@@ -115,8 +119,11 @@ async def running_bot(fake: FakeTelegram, tmp_path: Path, engine: InferenceEngin
     cache = getattr(service, "_cache", None) if share_cache else None
     if isinstance(cache, dict):
         cache.update(_SHARED_CACHE)
-    task = asyncio.create_task(serve_telegram(service, settings, clock=clock))
+    task: asyncio.Task[None] | None = None
     try:
+        if prepare is not None:
+            await prepare(service)
+        task = asyncio.create_task(serve_telegram(service, settings, clock=clock))
         first_poll = len(fake.calls_to("getUpdates"))
         await fake.wait_for(lambda: len(fake.calls_to("getUpdates")) > first_poll
                             or task.done(), 30)
@@ -124,9 +131,10 @@ async def running_bot(fake: FakeTelegram, tmp_path: Path, engine: InferenceEngin
             task.result()
         yield service
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 15)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 15)
         if isinstance(cache, dict):
             _SHARED_CACHE.update(cache)
         await service.close(close_engine=False)
@@ -503,6 +511,7 @@ async def test_busy_engine_gives_a_retry_reply(fake, tmp_path, engine, clips):
 async def test_unexpected_failure_apologises_logs_and_keeps_serving(
         fake, tmp_path, engine, clips, monkeypatch, caplog):
     caplog.set_level(logging.INFO, logger="adapters.telegram")
+    caplog.set_level(logging.INFO, logger="bot.core.notes")  # the note use-case logs there
     formatter = RedactingFormatter("%(message)s")  # what `voicemood serve` logs with
     real_infer = engine.infer
     calls = 0
@@ -528,7 +537,7 @@ async def test_unexpected_failure_apologises_logs_and_keeps_serving(
         assert row is not None
         assert_shows_analysis(reply.params["text"], row, "zh")
     ours = "\n".join(formatter.format(r) for r in caplog.records
-                     if r.name.startswith("adapters.telegram"))
+                     if r.name.startswith(("adapters.telegram", "bot.core.notes")))
     assert "Traceback" in ours and "model exploded" in ours
     assert TOKEN not in ours and "[redacted]" in ours
 
@@ -748,6 +757,43 @@ async def test_duplicate_delivery_is_analysed_and_answered_once(fake, tmp_path, 
         assert len(replies(fake, msg)) == 1
         assert len(fake.downloads) == 1
         assert await service.count("telegram", str(ALICE["id"])) == 1
+
+
+async def test_a_long_note_answered_after_a_restart_comes_with_its_transcript_file(
+        fake, tmp_path, engine):
+    """A run accepted a note with a very long transcript and died; the next run answers it
+    as a live note would be: the start of the transcript, then the whole text as a .txt."""
+    audio = b"a very long note left pending by a run that died"
+    transcript = " ".join(f"Sentence number {i} is here." for i in range(600))
+    file_id = fake.add_file(audio)
+    msg_id = 777
+
+    async def left_by_an_earlier_run(service: AnalysisService) -> None:
+        # The analysis itself is not under test: the service's by-hash cache answers.
+        service._cache[hashlib.sha256(audio).hexdigest()] = replace(
+            make_analysis(transcript), created_at=0.0)
+        assert await PendingNotes(service.store, run_id="the-run-that-died").record(
+            Sender("telegram", str(ALICE["id"]), str(ALICE["id"]), str(msg_id)),
+            {"file_id": file_id, "kind": "voice", "duration_s": 16.0}, "en")
+
+    async with running_bot(fake, tmp_path, engine, share_cache=False,
+                           prepare=left_by_an_earlier_run) as service:
+        doc = (await fake.wait_for(lambda: fake.calls_to("sendDocument")))[0]
+        assert doc.params["reply_parameters"]["message_id"] == msg_id
+        assert doc.params["_filenames"]["document"] == "transcript.txt"
+        assert doc.files["document"] == transcript.encode()
+        texts = [c.params["text"] for c in fake.calls_to("sendMessage", chat_id=ALICE["id"])
+                 if (c.params.get("reply_parameters") or {}).get("message_id") == msg_id]
+        # A note announced as 16 s long: the progress message first, edited into the answer.
+        assert texts == ["🎧 Transcribing 16 s of audio…"]
+        [edit] = fake.calls_to("editMessageText")
+        reply = edit.params["text"]
+        assert reply.endswith(" is here. …\n\nThe transcript is long; here it is in full as a "
+                              "file.")
+        assert utf16_len(reply) <= MESSAGE_LIMIT
+        assert len(fake.downloads) == 1
+        assert await service.count("telegram", str(ALICE["id"])) == 1
+        assert await service.store.pending.count() == 0
 
 
 async def test_flood_limit_429_and_a_bad_gateway_are_retried(fake, tmp_path, engine):

@@ -12,6 +12,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack import journal
 from adapters.slack.bot import SlackBot
 from adapters.slack.pending import resume_slack
 
@@ -65,9 +66,9 @@ async def serve_slack(service: AnalysisService, settings: Settings, *,
             "Slack: set SLACK_SIGNING_SECRET (HTTP Events API) or SLACK_APP_TOKEN (Socket "
             "Mode); refusing to accept unsigned requests")
     bot = bot or SlackBot(service, settings)
-    digests = asyncio.create_task(bot.journal.scheduler().run(), name="slack:digests")
+    digests = asyncio.create_task(journal.scheduler(bot.deps).run(), name="slack:digests")
     # Files an earlier run acknowledged and never answered (it died): answered now, once.
-    resumer = bot.resumer = asyncio.create_task(resume_slack(bot), name="slack:resume")
+    resumer = bot.resumer = asyncio.create_task(resume_slack(bot.deps), name="slack:resume")
     try:
         if app_token:
             await _run_socket_mode(bot, app_token)

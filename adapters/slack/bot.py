@@ -1,14 +1,15 @@
-"""The Slack bot: the Bolt app, its Web API client (with retries), a download session and
-the background tasks that do the work after each ack."""
+"""The Slack bot: the Bolt app, its Web API client (with retries), and the listener modules
+registered on it with the shared :class:`~adapters.slack.deps.SlackDeps` (the service, a
+download session, the background tasks that do the work after each ack).
+
+This module only assembles: the listener modules never import it."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -17,12 +18,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.commands import Commands
-from adapters.slack.events import WORKING_AFTER_S, FileEvents
-from adapters.slack.journal import SlackJournal
-from adapters.slack.replies import Replies
+from adapters.slack import commands, events, journal
+from adapters.slack.constants import WORKING_AFTER_S
+from adapters.slack.deps import SlackDeps
 from bot.core.intake import concurrent_notes
-from bot.ops.logs import add_secrets, redact
+from bot.journal.operations import Journal
+from bot.ops.logs import add_secrets
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -47,10 +48,11 @@ def make_client(token: str, base_url: str) -> AsyncWebClient:
 
 
 class SlackBot:
-    """The Bolt app plus what it needs to answer: the service, a download session, tasks.
+    """The Bolt app plus what its listeners share (:attr:`deps`).
 
     ``max_tasks`` caps the messages worked on at once (default: a full engine queue plus
-    headroom, as for Telegram's concurrent updates).
+    headroom, as for Telegram's concurrent updates); ``working_after_s`` is the wait before
+    "transcribing…" (tests); ``clock`` drives the weekly digests.
     """
 
     def __init__(self, service: AnalysisService, settings: Settings, *,
@@ -65,12 +67,9 @@ class SlackBot:
             base_url += "/"  # slack_sdk joins method names onto it
         self.service = service
         self.settings = settings
-        self.working_after_s = working_after_s
-        self.max_tasks = max_tasks or concurrent_notes(settings)
-        self.api_base_url = base_url
         self.client = client or make_client(token, base_url)
-        self.token = self.client.token or token  # downloads use the token the API calls use
-        add_secrets(self.token, settings.slack_signing_secret, settings.slack_app_token)
+        add_secrets(self.client.token or token, settings.slack_signing_secret,
+                    settings.slack_app_token)
         secret = (settings.slack_signing_secret.get_secret_value()
                   if settings.slack_signing_secret else "")
         # An empty secret (Socket Mode) makes every signed HTTP request fail: fail closed.
@@ -86,61 +85,35 @@ class SlackBot:
             bolt_log.removeFilter(_drop_token_unused)
         self.http_port: int | None = None
         self.ready = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
         #: ``serve_slack``'s sweep of the files earlier runs left pending (adapters/slack/
         #: pending.py), kept apart from the per-event tasks so ``busy`` still means those.
         self.resumer: asyncio.Task[ResumeReport] | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self.replies = Replies(self.client)
-        self.files = FileEvents(self)
-        self.commands = Commands(self)
-        self.files.register()
-        self.commands.register()
+        self.deps = SlackDeps(
+            service=service, settings=settings, client=self.client,
+            token=self.client.token or token,  # downloads use the token the API calls use
+            api_base_url=base_url, journal=Journal(service, clock),
+            working_after_s=working_after_s,
+            max_tasks=max_tasks or concurrent_notes(settings))
+        events.register(self.app, self.deps)
+        commands.register(self.app, self.deps)
         #: /voicemood export|digest|privacy, the message shortcut, the weekly digests.
-        self.journal = SlackJournal(self, clock)
-        self.journal.register()
-
-    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-        """Run slow work after the ack; the task is kept (and its failure logged)."""
-        task = asyncio.create_task(coro, name=f"slack:{name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            log.error("%s failed: %s", task.get_name(), redact(repr(exc)), exc_info=exc)
+        journal.register(self.app, self.deps)
 
     @property
     def busy(self) -> bool:
         """Whether background work is still running."""
-        return bool(self._tasks)
+        return self.deps.busy
 
     async def idle(self) -> None:
         """Wait until every background task (and those they started) has finished.
 
         Callers bound the wait themselves (``asyncio.timeout``).
         """
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.deps.idle()
 
     async def close(self) -> None:
         """Cancel background work and close the download session."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def http(self) -> aiohttp.ClientSession:
-        """The session file downloads use (made on first use, inside the event loop)."""
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
+        await self.deps.close()
 
 
 def _drop_token_unused(record: logging.LogRecord) -> bool:

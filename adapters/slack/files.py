@@ -16,13 +16,8 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from adapters.download import fetch_limited
-from bot.core.intake import DownloadFailed
+from bot.core.intake import DownloadFailed, is_audio
 
-#: ``filetype`` values Slack gives audio and video files (video: its sound track is analysed).
-AUDIO_FILETYPES = frozenset({
-    "aac", "aif", "aiff", "amr", "caf", "flac", "m4a", "m4v", "mov", "mp3", "mp4", "mpg",
-    "mpeg", "oga", "ogg", "opus", "wav", "webm", "wma", "3gp",
-})
 #: Slack's own recorded clips.
 CLIP_SUBTYPES = frozenset({"slack_audio", "slack_video"})
 #: Origins (scheme, host, port) that may receive the bot token, besides the API base's.
@@ -33,16 +28,13 @@ Origin = tuple[str, str, int]
 
 
 def is_audio_file(file: dict[str, Any]) -> bool:
-    """Whether a Slack file object is something to analyse: a clip, audio or video."""
+    """Whether a Slack file object is something to analyse: one of Slack's clips, or audio
+    or video by :func:`bot.core.intake.is_audio` (Slack's ``filetype`` is a file ending)."""
     if file.get("subtype") in CLIP_SUBTYPES:
         return True
-    mimetype = str(file.get("mimetype") or "").lower()
-    if mimetype.startswith(("audio/", "video/")):
-        return True
-    if str(file.get("filetype") or "").lower() in AUDIO_FILETYPES:
-        return True
-    name = str(file.get("name") or "")
-    return "." in name and name.rsplit(".", 1)[1].lower() in AUDIO_FILETYPES
+    filetype = str(file.get("filetype") or "")
+    return (is_audio(file.get("mimetype"), file.get("name"))
+            or (bool(filetype) and is_audio(None, f"file.{filetype}")))
 
 
 def needs_file_info(file: dict[str, Any]) -> bool:

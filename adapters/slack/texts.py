@@ -38,7 +38,6 @@ COMMANDS = {
 
 PHRASES = {
     "en": {
-        "working_unknown": "🎧 Analysing your recording…",
         "looking_last": "🔎 Looking for your latest audio file in this channel…",
         "no_recent_audio": "I couldn't find an audio file from you in this channel. Record a "
                            "clip or share an audio file here first (I only see channels I'm "
@@ -52,7 +51,6 @@ PHRASES = {
         "trend_working": "📈 Building your mood trend…",
     },
     "zh": {
-        "working_unknown": "🎧 正在分析你的录音…",
         "looking_last": "🔎 正在查找你在本频道最近的音频文件…",
         "no_recent_audio": "在本频道里没有找到你发的音频文件。"
                            "请先在这里录一段音频或分享一个音频文件（我只能看到我加入了的频道）。",

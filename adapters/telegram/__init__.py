@@ -7,7 +7,11 @@ See ``docs/telegram.md`` for the operator's view.
 
 * :mod:`~adapters.telegram.app` -- the Application, allow-list, error handler, retries and
   :func:`serve_telegram`.
-* :mod:`~adapters.telegram.media` -- receiving notes: bounded download, analysis, reply.
+* :mod:`~adapters.telegram.media` -- which messages hold a note; each goes to the one note
+  use-case, :func:`bot.core.notes.handle`.
+* :mod:`~adapters.telegram.notes` -- the note port: bounded download, replies, progress
+  message, transcript file (live and after a restart alike).
+* :mod:`~adapters.telegram.pending` -- notes an earlier run left pending, after a restart.
 * :mod:`~adapters.telegram.commands` -- /help, /history, /trend, /forget.
 * :mod:`~adapters.telegram.journal` -- /export, /digest (and its delivery), /privacy,
   /mood, on-demand groups (``TELEGRAM_GROUP_MODE``).
@@ -16,7 +20,8 @@ See ``docs/telegram.md`` for the operator's view.
 Updates are processed concurrently; the models run in the shared engine, so commands are
 answered while notes are being analysed. The same message delivered twice is analysed,
 stored and answered once. With ``TELEGRAM_ALLOWED_USERS`` set, everyone else gets a polite
-refusal and nothing they send is downloaded, analysed or stored.
+refusal and nothing they send is downloaded, analysed or stored; a note of theirs that an
+allowed person asks about with ``/mood`` is refused the same way.
 """
 
 from adapters.telegram.app import build_application, serve_telegram

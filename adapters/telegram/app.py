@@ -28,12 +28,13 @@ from telegram.ext import (
 )
 
 from adapters.telegram import commands, journal, media
-from adapters.telegram.context import VoicemoodContext, attach, lang_of
+from adapters.telegram.context import PLATFORM, VoicemoodContext, attach, lang_of
 from adapters.telegram.pending import resume_telegram
 from adapters.telegram.replies import reply
 from adapters.telegram.texts import phrase
 from bot import wording
 from bot.core.intake import concurrent_notes
+from bot.core.notes import is_allowed
 from bot.ops.logs import add_secrets, redact
 
 if TYPE_CHECKING:
@@ -139,10 +140,10 @@ def build_application(service: AnalysisService, settings: Settings, *,
 
 async def allow_listed(update: Update, context: VoicemoodContext) -> None:
     """With ``TELEGRAM_ALLOWED_USERS`` set, refuse everyone else politely and stop the update
-    here, before anything of theirs is downloaded, analysed or stored."""
+    here, before anything of theirs is downloaded, analysed or stored. (A note someone else
+    asks about with ``/mood`` meets the same list in the note use-case, on its sender.)"""
     user = update.effective_user
-    allowed = context.settings.telegram_allowed_ids
-    if user is not None and (not allowed or user.id in allowed):
+    if user is not None and is_allowed(context.settings, PLATFORM, user.id):
         return
     if user is not None:
         log.info("refused user %s (not on TELEGRAM_ALLOWED_USERS)", user.id)

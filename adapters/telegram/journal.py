@@ -82,7 +82,8 @@ async def on_mood(update: Update, context: VoicemoodContext) -> None:
     if note is None or media.media_of(note) is None or note.from_user is None:
         await reply_plain(message, journal_text("mood_hint", lang, cmd="/mood"))
         return
-    await media.analyse_note(note, note.from_user.id, context, lang, answer_stored=True)
+    # The allow-list applies to the note's sender, not only to whoever asked (bot.core.notes).
+    await media.analyse_note(note, note.from_user.id, context, lang, requester=user.id)
 
 
 async def on_digest(update: Update, context: VoicemoodContext) -> None:

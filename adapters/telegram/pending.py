@@ -1,51 +1,30 @@
 """Answering, after a restart, the Telegram notes an earlier ``serve`` accepted and never
-answered (see :mod:`bot.core.pending`): fetch the file again by its ``file_id``, analyse it, and
-reply to the original message; an apology for notes too old to be worth it."""
+answered (see :mod:`bot.core.pending`): each goes through the one note use-case again with a
+:class:`~adapters.telegram.notes.TelegramNotePort` replying to the original message."""
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from telegram import Bot, ReplyParameters
+from telegram import Bot
 
 from adapters.telegram.context import PLATFORM
-from adapters.telegram.texts import split_message
-from bot import wording
-from bot.core.pending import PendingNote, ResumeReport, pending_notes, resume
+from adapters.telegram.notes import TelegramNotePort
+from bot.core.notes import Note
+from bot.core.pending import PendingNote, ResumeReport, note_of, resume
 
 if TYPE_CHECKING:
     from bot.core.service import AnalysisService
     from bot.ops.settings import Settings
 
-log = logging.getLogger(__name__)
-
 
 async def resume_telegram(bot: Bot, service: AnalysisService,
                           settings: Settings) -> ResumeReport:
     """Answer every Telegram note an earlier run left pending, exactly once."""
-    from adapters.telegram.media import Media, download
 
-    async def fetch(note: PendingNote) -> bytes:
-        media = Media(note.ref.get("kind", "voice"), note.ref["file_id"], None,
-                      note.ref.get("duration_s"))
-        return await download(bot, media, settings)
+    def port_for(pending: PendingNote) -> tuple[Note, TelegramNotePort]:
+        sender = pending.sender
+        return note_of(pending), TelegramNotePort(bot, settings, int(sender.chat_id),
+                                                  int(sender.message_id))
 
-    async def send(note: PendingNote, html_text: str) -> None:
-        for piece in split_message(html_text):
-            await bot.send_message(
-                int(note.sender.chat_id), piece,
-                reply_parameters=ReplyParameters(int(note.sender.message_id),
-                                                 allow_sending_without_reply=True))
-
-    async def answer(note: PendingNote, outcome: Any) -> None:
-        if isinstance(outcome, BaseException):
-            await send(note, wording.error_reply(outcome, note.lang, settings, "html"))
-        else:
-            await send(note, wording.format_analysis(outcome, note.lang, "html"))
-
-    async def apologise(note: PendingNote) -> None:
-        await send(note, wording.escape(wording.text("pending_too_old", note.lang), "html"))
-
-    return await resume(pending_notes(service), service, PLATFORM, fetch=fetch, answer=answer,
-                        apologise=apologise, max_age_s=settings.pending_max_age_s)
+    return await resume(service, PLATFORM, port_for, max_age_s=settings.pending_max_age_s)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from telegram import Message, Update
+from telegram import Bot, Message, ReplyParameters, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden
 
@@ -27,15 +27,27 @@ def is_group(update: Update) -> bool:
 
 async def reply(message: Message, html_text: str, *, edit: Message | None = None) -> None:
     """Reply to ``message`` (or edit ``edit`` into the reply), split to Telegram's limit."""
+    await send_reply(message.get_bot(), message.chat_id, message.message_id, html_text,
+                     edit=edit)
+
+
+async def send_reply(bot: Bot, chat_id: int, message_id: int, html_text: str, *,
+                     edit: Message | None = None) -> Message | None:
+    """Reply to message ``message_id`` of ``chat_id`` without holding the message (also
+    after a restart), or edit ``edit`` into the reply; split to Telegram's limit. Returns
+    the last message sent, if any."""
+    sent: Message | None = None
     for i, piece in enumerate(split_message(html_text)):
         if i == 0 and edit is not None:
             try:
-                await edit.get_bot().edit_message_text(piece, chat_id=edit.chat_id,
-                                                       message_id=edit.message_id)
+                await bot.edit_message_text(piece, chat_id=edit.chat_id,
+                                            message_id=edit.message_id)
                 continue
             except BadRequest as exc:  # deleted meanwhile: say it in a new message
                 log.info("editing the progress message failed: %s", exc)
-        await message.reply_text(piece, do_quote=True)
+        sent = await bot.send_message(chat_id, piece, reply_parameters=ReplyParameters(
+            message_id, allow_sending_without_reply=True))
+    return sent
 
 
 async def reply_plain(message: Message, text: str) -> None:

@@ -200,8 +200,11 @@ def human_seconds(seconds: float) -> str:
 TEXTS = {
     "en": {
         "working": "🎧 Transcribing {seconds} s of audio…",
+        "working_unknown": "🎧 Analysing your recording…",
         "not_allowed": "Sorry, this bot is private and you're not on its list of users. "
                        "Nothing you send is processed or stored.",
+        "sender_not_allowed": "Sorry, this bot is private and the person who sent that note "
+                              "is not on its list of users, so I won't analyse or store it.",
         "history_empty": "You have no analyses yet. Send me a voice note!",
         "history_header": "Your last {n} analyses:",
         "forget_confirm": "This deletes everything I have stored about you ({count} "
@@ -217,7 +220,10 @@ TEXTS = {
     },
     "zh": {
         "working": "🎧 正在转写 {seconds} 秒的音频…",
+        "working_unknown": "🎧 正在分析你的录音…",
         "not_allowed": "抱歉，这是一个私人机器人，你不在用户名单中。你发送的内容不会被处理或保存。",
+        "sender_not_allowed": "抱歉，这是一个私人机器人，发这条语音的人不在用户名单中，"
+                              "所以我不会分析或保存它。",
         "history_empty": "还没有分析记录。发一条语音给我吧！",
         "history_header": "你最近的 {n} 条分析：",
         "forget_confirm": "这将删除我保存的关于你的全部内容（{count} 条分析），"
