@@ -16,7 +16,12 @@ from bot.analysis import Sender
 from bot.storage.history import HistoryStore
 from bot.storage.journal import DigestSchedule
 from bot.storage.schema import PERSON_TABLES
+from inference.engine import InferenceEngine
+from tests import fake_telegram as fk
+from tests.fake_telegram import FakeTelegram
 from tests.test_store import make_analysis
+from tests.test_telegram import ALICE as ALICE_TG
+from tests.test_telegram import fake, reply_to, running_bot, send_command  # noqa: F401
 
 ALICE = Sender("telegram", "7", "42", "100")
 #: A transcript no other row, page header or index could contain by chance.
@@ -101,3 +106,24 @@ async def test_a_forgotten_transcript_is_nowhere_on_disk_while_the_store_is_open
             assert needle not in path.read_bytes(), f"the transcript is still in {path.name}"
     assert wal.exists() and wal.stat().st_size == 0  # the log was truncated
     assert [a.transcript for a in await store.recent("telegram", "8")] == ["bob"]
+
+
+async def test_telegram_forget_with_only_a_privacy_choice_asks_and_deletes_it(
+        fake: FakeTelegram, tmp_path: Path, engine: InferenceEngine) -> None:  # noqa: F811
+    alice = str(ALICE_TG["id"])
+    async with running_bot(fake, tmp_path, engine) as service:
+        await service.store.journal.set_keep_transcripts("telegram", alice, False)
+
+        ask = send_command(fake, ALICE_TG, "/forget")
+        confirm = await reply_to(fake, ask)
+        assert confirm.params["text"] == ("This deletes everything I have stored about you (0 "
+                                          "analyses). It cannot be undone. Are you sure?")
+        yes = confirm.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        fake.push(fk.callback(ALICE_TG, yes, confirm.result))
+        await fake.wait_for(lambda: fake.calls_to("editMessageText"))
+        assert fake.calls_to("editMessageText")[-1].params["text"] == (
+            "Done: 0 analyses deleted. Nothing about you is stored now.")
+        assert await service.holds_anything("telegram", alice) is False
+
+        again = send_command(fake, ALICE_TG, "/forget")
+        assert (await reply_to(fake, again)).params["text"] == "I have nothing stored about you."

@@ -115,8 +115,10 @@ async def _last(deps: SlackDeps, command: dict[str, Any], respond: AsyncRespond)
 
 
 async def _ask_forget(deps: SlackDeps, ack: AsyncAck, command: dict[str, Any]) -> None:
-    count = await deps.service.count(PLATFORM, str(command.get("user_id") or ""))
-    if count == 0:
+    user = str(command.get("user_id") or "")
+    count = await deps.service.count(PLATFORM, user)
+    # A digest schedule or a privacy choice is "stored about you" too, analyses or not.
+    if count == 0 and not await deps.service.holds_anything(PLATFORM, user):
         await _ack_private(ack, wording.text("forget_nothing", LANG))
         return
     question = wording.text("forget_confirm", LANG, count=count)
@@ -132,8 +134,9 @@ async def _ask_forget(deps: SlackDeps, ack: AsyncAck, command: dict[str, Any]) -
 
 
 async def _forget(deps: SlackDeps, user: str, respond: AsyncRespond) -> None:
-    deleted = await deps.service.forget(PLATFORM, user) if user else 0
-    text = (wording.text("forget_done", LANG, count=deleted) if deleted
+    held = bool(user) and await deps.service.holds_anything(PLATFORM, user)
+    deleted = await deps.service.forget(PLATFORM, user) if held else 0
+    text = (wording.text("forget_done", LANG, count=deleted) if held
             else wording.text("forget_nothing", LANG))
     await deps.replies.respond(respond, text, replace_original=True)
 

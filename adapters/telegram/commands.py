@@ -75,7 +75,8 @@ async def on_forget(update: Update, context: VoicemoodContext) -> None:
     assert message is not None and user is not None
     lang = lang_of(user)
     count = await context.service.count(PLATFORM, str(user.id))
-    if count == 0:
+    # A digest schedule or a privacy choice is "stored about you" too, analyses or not.
+    if count == 0 and not await context.service.holds_anything(PLATFORM, str(user.id)):
         await reply_plain(message, wording.text("forget_nothing", lang))
         return
     keyboard = InlineKeyboardMarkup([[

@@ -209,6 +209,11 @@ class AnalysisService:
         """How many analyses are stored for the user."""
         return await self.store.count(platform, str(user_id))
 
+    async def holds_anything(self, platform: str, user_id: str) -> bool:
+        """Whether anything is stored about the user (analyses, a pending note, a digest
+        schedule, a privacy choice): ``/forget`` has something to delete."""
+        return await self.store.holds_anything(platform, str(user_id))
+
     async def forget(self, platform: str, user_id: str) -> int:
         """Delete everything stored about the user; returns how many analyses went."""
         deleted = await self.store.forget(platform, str(user_id))
