@@ -150,6 +150,24 @@ class GradioClient:
                         return dict(message)
         raise AssertionError("the event stream ended without a result")
 
+    async def call(self, api_name: str, data: list[Any], timeout: float) -> tuple[str, str]:
+        """Gradio's REST-style route (what gradio_client uses) -> (last event, its data)."""
+        started = await self.http.post(f"/gradio_api/call/{api_name}", json={"data": data})
+        assert started.status_code == 200, started.text
+        event_id = started.json()["event_id"]
+        return await asyncio.wait_for(self._call_result(api_name, event_id), timeout)
+
+    async def _call_result(self, api_name: str, event_id: str) -> tuple[str, str]:
+        event = ""
+        async with self.http.stream("GET", f"/gradio_api/call/{api_name}/{event_id}",
+                                    timeout=httpx.Timeout(30, read=None)) as stream:
+            async for line in stream.aiter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:") and event in ("complete", "error"):
+                    return event, line[5:].strip()
+        raise AssertionError("the event stream ended without a result")
+
     async def history(self) -> list[dict[str, Any]]:
         reply = await self.http.get("/api/history?limit=100", auth=ALICE)
         assert reply.status_code == 200, reply.text
@@ -210,6 +228,19 @@ async def test_a_server_path_never_uploaded_is_refused(how: str, page: Page,
     # Not copied into Gradio's cache either, where /gradio_api/file= would serve it.
     assert copies_in(page.uploads, page.victim_bytes) == cached == []
     await assert_responsive(page)
+
+
+async def test_the_call_route_refuses_a_server_path_too(page: Page,
+                                                       alice: GradioClient) -> None:
+    # /gradio_api/call/analyze (gradio_client's route) runs the same event through the
+    # same queue: the check holds there as well.
+    before = await alice.history()
+    event, data = await alice.call("analyze", [file_data(str(page.victim)), "en"], REFUSAL_S)
+    assert event == "error", (event, data)
+    assert "private" not in data.lower()
+    assert await alice.history() == before
+    assert page.victim.read_bytes() == page.victim_bytes
+    assert copies_in(page.uploads, page.victim_bytes) == []
 
 
 async def test_the_refusal_does_not_tell_whether_a_file_exists(page: Page,
