@@ -56,6 +56,7 @@ class FakeClock:
         until = self._now + timedelta(seconds=seconds)
         async with self._moved:
             self._sleeping.append(until)
+            self._moved.notify_all()  # wakes settled(), which waits for this job to sleep
             try:
                 await self._moved.wait_for(lambda: self._now >= until)
             finally:
@@ -71,9 +72,9 @@ class FakeClock:
     async def settled(self, n: int = 1, within: float = 10.0) -> None:
         """Wait until ``n`` jobs sleep towards a time still ahead: whatever the last move
         made due has been done."""
-        async with asyncio.timeout(within):
-            while sum(until > self._now for until in self._sleeping) < n:
-                await asyncio.sleep(0.01)
+        async with asyncio.timeout(within), self._moved:
+            await self._moved.wait_for(
+                lambda: sum(until > self._now for until in self._sleeping) >= n)
 
 
 def stored_rows(tmp_path: Path) -> list[tuple]:
