@@ -34,6 +34,7 @@ def test_tracebacks_are_redacted() -> None:
             log.exception("send failed for %s", SLACK_TOKEN)
     finally:
         log.removeHandler(handler)
+        log.propagate = True
     out = stream.getvalue()
     assert "RuntimeError" in out and "send failed" in out
     assert TG_TOKEN not in out and SLACK_TOKEN not in out

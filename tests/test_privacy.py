@@ -123,11 +123,10 @@ async def test_retention_deletes_exactly_the_rows_past_the_limit(tmp_path):
 
 async def test_retention_runs_at_service_start(tmp_path, engine):
     db = tmp_path / "voicemood.db"
-    store = await HistoryStore.open(db)
     now = time.time()
-    await seed(store, [row("telegram", "1001", "old", now - 8 * DAY, "old"),
-                       row("telegram", "1001", "new", now - 6 * DAY, "new")])
-    await store.close()
+    async with await HistoryStore.open(db) as store:
+        await seed(store, [row("telegram", "1001", "old", now - 8 * DAY, "old"),
+                           row("telegram", "1001", "new", now - 6 * DAY, "new")])
     service = await AnalysisService.create(make_settings(tmp_path, retention_days=7),
                                            engine=engine)
     try:
