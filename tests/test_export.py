@@ -41,17 +41,16 @@ ALICE_JSON = [
 @pytest.fixture
 async def store(tmp_path: Path):
     """A history file holding Alice's two notes, Bob's note and Alice's Slack note."""
-    s = await HistoryStore.open(tmp_path / "voicemood.db")
-    await seed(s, [
-        row("telegram", "1001", "m1", T1, ZH, "positive", language="zh", valence=0.62,
-            confidence=0.91, arousal=0.55, duration_s=3.25, voice_label="happy"),
-        row("telegram", "1002", "b1", T1 + 60, "bob's secret note", "negative"),
-        row("telegram", "1001", "m2", T2, EN, "neutral", valence=0.0, confidence=0.5,
-            arousal=0.2, duration_s=12.0, voice_label=None),
-        row("slack", "1001", "s1", T1 + 120, "same id, other platform", "excited"),
-    ])
-    yield s
-    await s.close()
+    async with await HistoryStore.open(tmp_path / "voicemood.db") as s:
+        await seed(s, [
+            row("telegram", "1001", "m1", T1, ZH, "positive", language="zh", valence=0.62,
+                confidence=0.91, arousal=0.55, duration_s=3.25, voice_label="happy"),
+            row("telegram", "1002", "b1", T1 + 60, "bob's secret note", "negative"),
+            row("telegram", "1001", "m2", T2, EN, "neutral", valence=0.0, confidence=0.5,
+                arousal=0.2, duration_s=12.0, voice_label=None),
+            row("slack", "1001", "s1", T1 + 120, "same id, other platform", "excited"),
+        ])
+        yield s
 
 
 async def _collect(stream: ExportStream) -> bytes:

@@ -124,16 +124,13 @@ def make_note(when: float, tag: str, valence: float, seconds: float, voice: str 
 @pytest_asyncio.fixture
 async def store(tmp_path: Path) -> AsyncIterator[HistoryStore]:
     """A history file on disk seeded with :data:`HISTORY`."""
-    db = await HistoryStore.open(tmp_path / "history.db")
     rows = [
         (Sender(p, u, f"chat-{u}", f"m{i}"), make_note(_ts(t), tag, v, s, voice))
         for i, (p, u, t, tag, v, s, voice) in enumerate(HISTORY)
     ]
-    assert await db.add_many(rows) == len(HISTORY)
-    try:
+    async with await HistoryStore.open(tmp_path / "history.db") as db:
+        assert await db.add_many(rows) == len(HISTORY)
         yield db
-    finally:
-        await db.close()
 
 
 async def trend(store: HistoryStore, user: str, **kwargs: object):
@@ -610,9 +607,15 @@ async def test_cli_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert await run_trend_cli(settings, "u1", 0, None, "en") == 2
     assert await run_trend_cli(settings, "u1", 400, None, "en") == 2
     assert await run_trend_cli(settings, " ", 7, None, "en") == 2
-    bad_tz = Settings(_env_file=None, db=tmp_path / "h.db", tz="Nowhere/Land")  # type: ignore[call-arg]
+    assert capsys.readouterr().err == ("voicemood trend: --days must be between 1 and 365\n"
+                                       "voicemood trend: --days must be between 1 and 365\n"
+                                       "voicemood trend: --user must not be empty\n")
+    # Settings refuse an unknown zone at start (tests/test_cli_refusals.py); the command's
+    # own check stays for settings made without validation.
+    bad_tz = settings.model_copy(update={"tz": "Nowhere/Land"})
     assert await run_trend_cli(bad_tz, "u1", 7, None, "en") == 2
     assert "time zone" in capsys.readouterr().err
+    assert not (tmp_path / "h.db").exists()  # refused before opening the history
 
 
 def test_chinese_chart_falls_back_to_english_without_cjk_font(
