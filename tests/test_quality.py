@@ -7,6 +7,7 @@ See README.md "Accuracy" for the measured values.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 from pathlib import Path
 
@@ -17,7 +18,9 @@ from bench.scoring import cer_zh, normalise_en, normalise_zh, wer_en
 from bot.core.service import AnalysisService
 from inference.audio import decode_audio
 from inference.engine import InferenceEngine
-from tests.conftest import SHARED_DATA
+from inference.fusion import EXCITED_AROUSAL
+from inference.voice_prosody import ProsodyVoiceEmotion
+from tests.conftest import SHARED_DATA, SHARED_REASON
 
 #: Every 5th clip: 40 Mandarin clips (~3 min of audio), 31 English clips (~3.5 min).
 #: Measured: CER 0.176, WER 0.132, arousal AUC 0.873.
@@ -25,12 +28,30 @@ STRIDE = 5
 MAX_CER_ZH = 0.22
 MAX_WER_EN = 0.16
 #: Share of (aroused clip, calm clip) pairs where the aroused one gets the higher arousal
-#: (issue 11's target; measured 0.866 after the octave-error fix, README "Accuracy").
+#: (issues 11 and 22; measured 0.880 with the shipped arousal model, 0.866 before it).
 MIN_AROUSAL_AUC = 0.85
+#: RAVDESS angry clips whose voice reaches the "excited" line: at least this share (issue
+#: 22; measured 0.583, 14 of 24, as before the model).
+MIN_ANGRY_EXCITED = 0.5
 #: Calm read speech (every 2nd clip) whose voice arousal reaches the fusion's "excited" line:
-#: at most this share. Issue 11 asks for <= 0.10; measured 0.066 (5 of 76) and 0.020 (2 of
-#: 100); before the octave-error fix 0.092 and 0.100, which these floors refuse.
-MAX_CALM_READ_EXCITED = {"en_asr": 0.08, "zh_asr_aishell": 0.05}
+#: at most this share. Measured 0 of 76 and 0 of 100 with the arousal model (issue 22);
+#: 0.066 and 0.020 with the hand-set rule, 0.092 and 0.100 before its octave-error fix.
+MAX_CALM_READ_EXCITED = {"en_asr": 0.03, "zh_asr_aishell": 0.02}
+#: calm_speech (215 calm clips, 141 speakers, 7 sources): issue 22 asks for at most 10 %
+#: excited overall and 20 % in any source. Measured 0.037 (8 of 215, all LibriSpeech
+#: readers; 8 of 215 too when every speaker is held out of training); the hand-set rule
+#: read 0.344, and 5 of 5 in one source.
+MAX_CALM_SPEECH_EXCITED = 0.06
+MAX_CALM_SPEECH_EXCITED_PER_SOURCE = 0.20
+#: The first 0.8 s of each calm_speech clip's speech, about one word: measured 0 of 215
+#: excited; without the short-clip pull 13 of 215.
+WORD_S = 0.8
+MAX_CALM_WORD_EXCITED = 0.02
+#: EmoDB/CREMA-D aroused (anger, happiness, fear) vs calm (neutral, boredom, sadness):
+#: 0.895 with the hand-set rule. These clips train the model, so this guards the shipped
+#: weights (measured 0.946); the held-out figure (0.939, speakers left out) is printed by
+#: scripts/build_arousal_model.py.
+MIN_EMODB_AUC = 0.895
 
 AROUSED = ("angry", "happy", "fearful", "surprised")
 CALM = ("neutral", "calm")
@@ -94,9 +115,12 @@ async def test_aroused_voices_score_higher_than_calm_ones(engine: InferenceEngin
     high = np.array([a for e in AROUSED for a in arousal[e]])
     low = np.array([a for e in CALM for a in arousal[e]])
     auc = float(np.mean(high[:, None] > low[None, :]))
+    angry = float(np.mean(np.array(arousal["angry"]) >= EXCITED_AROUSAL))
     print(f"\nRAVDESS: {len(high)} aroused vs {len(low)} calm clips, pairwise AUC {auc:.3f}; "
+          f"angry excited {angry:.3f}; "
           + ", ".join(f"{e} {np.median(v):.2f}" for e, v in sorted(arousal.items())))
     assert auc >= MIN_AROUSAL_AUC
+    assert angry >= MIN_ANGRY_EXCITED
 
 
 @pytest.mark.slow
@@ -104,8 +128,6 @@ async def test_aroused_voices_score_higher_than_calm_ones(engine: InferenceEngin
 @pytest.mark.parametrize("name", ["en_asr", "zh_asr_aishell"])
 async def test_calm_read_speech_is_rarely_excited(engine: InferenceEngine, name: str) -> None:
     # Both sets are people reading prompts calmly: an "excited" voice here is a false alarm.
-    from inference.fusion import EXCITED_AROUSAL
-
     assert engine.backends is not None and engine.backends.voice is not None
     voice = engine.backends.voice
     arousals = []
@@ -118,3 +140,85 @@ async def test_calm_read_speech_is_rarely_excited(engine: InferenceEngine, name:
     print(f"\n{name}: {len(arousals)} calm read clips, {excited:.3f} excited, "
           f"median arousal {np.median(arousals):.2f}")
     assert excited <= MAX_CALM_READ_EXCITED[name]
+
+
+def _decoded(name: str) -> list[tuple[dict[str, str], np.ndarray, float]]:
+    """Every clip of a set, decoded as the product does: (row, samples, level before
+    normalisation)."""
+    async def run() -> list[tuple[dict[str, str], np.ndarray, float]]:
+        out = []
+        for row in manifest(name):
+            data = (SHARED_DATA / name / row["file"]).read_bytes()
+            decoded = await decode_audio(data, max_bytes=10**8, max_seconds=60)
+            out.append((row, decoded.samples, decoded.source_dbfs))
+        return out
+
+    return asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def calm_speech() -> list[tuple[dict[str, str], np.ndarray, float]]:
+    """calm_speech decoded once for the tests below (skipped without ../shared/data)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(SHARED_REASON)
+    return _decoded("calm_speech")
+
+
+def _first_speech(samples: np.ndarray, seconds: float) -> np.ndarray:
+    """``seconds`` of the clip from where its speech starts (25 dB under its loudest 10 ms)."""
+    hop = 160
+    frames = samples[: len(samples) // hop * hop].reshape(-1, hop).astype(np.float64)
+    level = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    onset = int(np.argmax(level > level.max() - 25.0)) * hop
+    return samples[onset: onset + int(seconds * 16_000)]
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_calm_speech_from_many_speakers_is_rarely_excited(
+        calm_speech: list[tuple[dict[str, str], np.ndarray, float]]) -> None:
+    voice = ProsodyVoiceEmotion()
+    by_source: dict[str, list[bool]] = {}
+    by_speaker: dict[str, list[float]] = {}
+    for row, samples, level in calm_speech:
+        arousal = voice.analyze(samples, level).arousal
+        by_source.setdefault(row["source_repo"], []).append(arousal >= EXCITED_AROUSAL)
+        by_speaker.setdefault(row["speaker"] or row["file"], []).append(arousal)
+    every = [e for flags in by_source.values() for e in flags]
+    print(f"\ncalm_speech: {sum(every)} of {len(every)} excited; " + ", ".join(
+        f"{s} {sum(f)}/{len(f)}" for s, f in sorted(by_source.items())))
+    worst = sorted(by_speaker.items(), key=lambda kv: -max(kv[1]))[:5]
+    print("highest speakers: " + ", ".join(f"{s} {max(a):.2f}" for s, a in worst))
+    assert len(every) == 215 and len(by_source) == 7
+    assert np.mean(every) <= MAX_CALM_SPEECH_EXCITED
+    for source, flags in by_source.items():
+        assert np.mean(flags) <= MAX_CALM_SPEECH_EXCITED_PER_SOURCE, source
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_one_word_of_calm_speech_is_not_excited(
+        calm_speech: list[tuple[dict[str, str], np.ndarray, float]]) -> None:
+    voice = ProsodyVoiceEmotion()
+    arousals = np.array([voice.analyze(_first_speech(samples, WORD_S), level).arousal
+                         for _, samples, level in calm_speech])
+    excited = float(np.mean(arousals >= EXCITED_AROUSAL))
+    print(f"\ncalm_speech, first {WORD_S} s of speech: {excited:.3f} excited, "
+          f"highest arousal {arousals.max():.2f}")
+    assert excited <= MAX_CALM_WORD_EXCITED
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_emodb_aroused_voices_score_higher_than_calm_ones() -> None:
+    voice = ProsodyVoiceEmotion()
+    high, low = [], []
+    for row, samples, level in _decoded("emotion_emodb"):
+        if row["emotion"] in ("anger", "happiness", "fear"):
+            high.append(voice.analyze(samples, level).arousal)
+        elif row["emotion"] in ("neutral", "boredom", "sadness"):
+            low.append(voice.analyze(samples, level).arousal)
+    auc = float(np.mean(np.array(high)[:, None] > np.array(low)[None, :]))
+    print(f"\nemotion_emodb: {len(high)} aroused vs {len(low)} calm clips, AUC {auc:.3f}")
+    assert (len(high), len(low)) == (149, 125)
+    assert auc >= MIN_EMODB_AUC
