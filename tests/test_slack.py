@@ -472,10 +472,12 @@ async def test_messages_from_bots_are_ignored(slack, fake, clips):
 
 
 #: A known analysis, so the reply can be written out in full.
+#: Its confidence is what its readings fuse to: the service reads the tag again against the
+#: person's (here empty) voice baseline before storing it (inference.arousal_baseline).
 KNOWN = Analysis(
     transcript="I *really* mean it_ok ~not~ `this` <!channel> & more", language="en",
     duration_s=3.2,
-    emotion=FusedEmotion(label="negative", confidence=0.64, valence=-0.5, arousal=0.6,
+    emotion=FusedEmotion(label="negative", confidence=0.70, valence=-0.5, arousal=0.6,
                          text=TextReading("negative", {"negative": 0.7}, "lexicon"),
                          voice=VoiceReading("agitated", 0.72, {"agitated": 0.8}, "prosody")),
     models={"asr": "whisper-base"}, timings={},
@@ -502,7 +504,7 @@ async def test_reply_to_a_known_analysis_escapes_the_speakers_words(slack, fake,
     await slack.settle()
     en, zh = (p["text"] for p in posts(fake))
     assert en == (
-        "*😔 负向 / negative · 0.64*\n"
+        "*😔 负向 / negative · 0.70*\n"
         "🎙 voice: agitated (arousal 0.72)\n"
         "📝 words: negative (0.70)\n"
         "\n"
@@ -510,7 +512,7 @@ async def test_reply_to_a_known_analysis_escapes_the_speakers_words(slack, fake,
         f"I {J}*{J}really{J}*{J} mean it{J}_{J}ok {J}~{J}not{J}~{J} {J}`{J}this{J}`{J} "
         "&lt;!channel&gt; &amp; more")
     assert zh == (
-        "*😔 负向 / negative · 0.64*\n"
+        "*😔 负向 / negative · 0.70*\n"
         "🎙 声音: agitated (激活度 0.72)\n"
         "📝 文字: 负向 (0.70)\n"
         "\n"

@@ -339,9 +339,11 @@ async def test_each_media_kind_is_analysed_replied_and_stored(fake, tmp_path, en
 
 
 #: A known analysis, so the reply can be written out in full.
+#: Its confidence is what its readings fuse to: the service reads the tag again against the
+#: person's (here empty) voice baseline before storing it (inference.arousal_baseline).
 KNOWN = Analysis(
     transcript="I am so <happy> & glad today.", language="en", duration_s=3.2,
-    emotion=FusedEmotion(label="positive", confidence=0.87, valence=0.6, arousal=0.4,
+    emotion=FusedEmotion(label="positive", confidence=0.80, valence=0.6, arousal=0.4,
                          text=TextReading("positive", {"positive": 0.8}, "lexicon"),
                          voice=VoiceReading("calm", 0.31, {"calm": 0.7}, "prosody")),
     models={"asr": "whisper-base"}, timings={},
@@ -361,7 +363,7 @@ async def test_reply_to_a_known_analysis_in_english_and_chinese(
         monkeypatch.setattr(service, "analyze_bytes", known)
         en = send_note(fake, ALICE, clips["happy"])
         assert (await reply_to(fake, en)).params["text"] == (
-            "<b>😊 正向 / positive · 0.87</b>\n"
+            "<b>😊 正向 / positive · 0.80</b>\n"
             "🎙 voice: calm (arousal 0.31)\n"
             "📝 words: positive (0.80)\n"
             "\n"
@@ -369,7 +371,7 @@ async def test_reply_to_a_known_analysis_in_english_and_chinese(
             "I am so &lt;happy&gt; &amp; glad today.")
         zh = send_note(fake, BOB, clips["happy"])
         assert (await reply_to(fake, zh)).params["text"] == (
-            "<b>😊 正向 / positive · 0.87</b>\n"
+            "<b>😊 正向 / positive · 0.80</b>\n"
             "🎙 声音: calm (激活度 0.31)\n"
             "📝 文字: 正向 (0.80)\n"
             "\n"
