@@ -22,7 +22,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
-from adapters.web.auth import API_USER, LOCAL_USER, Access, basic_credentials
+from adapters.web.auth import API_USER, LOCAL_USER, Access, TooManyLogins, basic_credentials
 from bot.analysis import Sender, error_json
 from bot.trend.summary import parse_period
 from inference.errors import Busy, Unavailable
@@ -41,6 +41,7 @@ STATUS = {
     "bad_request": 400,
     "empty": 400,
     "unauthorized": 401,
+    "too_many_logins": 429,
     "too_large": 413,
     "not_audio": 415,
     "unsupported_codec": 415,
@@ -86,8 +87,13 @@ def build_api(service: AnalysisService, settings: Settings, access: Access) -> A
                 return LOCAL_USER if access.open else API_USER
         elif header and not access.open:
             creds = basic_credentials(header)
-            if creds and await access.check_password_async(*creds):
-                return creds[0]
+            address = request.client.host if request.client else ""
+            try:
+                if creds and await access.login(address, *creds):
+                    return creds[0]
+            except TooManyLogins as exc:
+                raise ApiError("too_many_logins", str(exc),
+                               headers={"Retry-After": str(exc.wait_s)}) from None
         elif access.open and access.api_token is None:
             return LOCAL_USER
         raise ApiError("unauthorized", "missing or wrong credentials: send "

@@ -44,10 +44,13 @@ import gradio as gr  # noqa: E402
 import uvicorn  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from gradio.utils import get_upload_folder  # noqa: E402
+from starlette.requests import Request  # noqa: E402
+from starlette.responses import JSONResponse  # noqa: E402
+from starlette.types import ASGIApp, Message, Receive, Scope, Send  # noqa: E402
 
 from adapters.web import texts  # noqa: E402
 from adapters.web.api import PLATFORM, build_api, install_error_handlers  # noqa: E402
-from adapters.web.auth import LOCAL_USER, Access  # noqa: E402
+from adapters.web.auth import LOCAL_USER, Access, TooManyLogins  # noqa: E402
 from bot import wording  # noqa: E402
 
 # Analysis at run time: Gradio reads the events' type hints to find the gr.Request.
@@ -298,7 +301,72 @@ def build_app(service: AnalysisService, settings: Settings, access: Access) -> F
     # (processing_utils._check_allowed) returns at once, and Gradio would open, hash (on
     # the event loop) and copy any server path a client put in a FileData.
     demo.has_launched = True
+    mounted.add_middleware(LoginLimit, access=access)
     return mounted
+
+
+#: Largest body of a login form (two short fields): more is refused unread.
+LOGIN_BODY_MAX = 16 * 1024
+
+
+class LoginLimit:
+    """ASGI middleware: Gradio's ``POST /login`` behind the :class:`~adapters.web.auth.LoginGuard`.
+
+    Gradio's route hands the auth function only the name and password, never the client's
+    address, so the count happens here: the form's ``username`` is read (a bounded body),
+    the attempt is counted, and a 200 from Gradio clears the pair. Over the limit the answer
+    is 429 ``{"detail": "Too many failed logins; wait N s and try again."}`` with
+    ``Retry-After``, and no password is checked.
+    """
+
+    def __init__(self, app: ASGIApp, access: Access) -> None:
+        self.app = app
+        self.access = access
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope["method"] != "POST"
+                or scope["path"].rstrip("/") != "/login" or self.access.open):
+            await self.app(scope, receive, send)
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if len(body) > LOGIN_BODY_MAX:
+                await JSONResponse({"detail": "Login form too large."}, 413)(scope, receive, send)
+                return
+            if not message.get("more_body"):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # a disconnect, when it comes
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        try:
+            form = await Request(scope, replay).form()
+            user = str(form.get("username") or "").strip()  # Gradio strips it too
+        except Exception:  # a malformed form: Gradio's own answer (422) follows
+            user = ""
+        replayed = False
+        address = scope["client"][0] if scope.get("client") else ""
+        try:
+            self.access.guard.begin(address, user)
+        except TooManyLogins as exc:
+            log.info("login refused: too many failed attempts for one name from %s", address)
+            await JSONResponse({"detail": str(exc)}, 429, {"Retry-After": str(exc.wait_s)})(
+                scope, receive, send)
+            return
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 200:
+                self.access.guard.succeeded(address, user)
+            await send(message)
+
+        await self.app(scope, replay, watch)
 
 
 class _Server(uvicorn.Server):
