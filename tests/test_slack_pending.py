@@ -16,6 +16,7 @@ import pytest
 from bot.analysis import Sender
 from bot.core.pending import PendingNotes, ResumeReport
 from bot.core.service import AnalysisService
+from bot.storage.history import HistoryStore
 from tests.audio_factory import speech_file
 from tests.conftest import make_settings
 from tests.fake_slack import FakeSlack
@@ -49,6 +50,14 @@ async def fake() -> AsyncIterator[FakeSlack]:
     if f.hold_downloads is not None:
         f.hold_downloads.set()  # let a download the first run left hanging end
     await f.stop()
+
+
+@pytest.fixture
+async def earlier_store(tmp_path: Path) -> AsyncIterator[HistoryStore]:
+    """The database file the test's runs use, as an earlier run had it open."""
+    store = await HistoryStore.open(make_settings(tmp_path).db)
+    yield store
+    await store.close()
 
 
 async def resumed(h: Harness) -> ResumeReport:
@@ -107,19 +116,16 @@ async def test_a_file_acked_before_a_crash_is_answered_once_by_the_next_run(
 
 
 async def test_an_old_pending_file_gets_the_apology_and_is_done(
-        tmp_path: Path, engine: Any, fake: FakeSlack, clip: bytes) -> None:
+        tmp_path: Path, engine: Any, fake: FakeSlack, clip: bytes,
+        earlier_store: HistoryStore) -> None:
     ts = "1700000102.000100"
     file = add_clip(fake, "F2OLD", clip, ts)
     # What an earlier run wrote when Slack delivered the file two hours ago, then died.
-    earlier = await AnalysisService.create(make_settings(tmp_path), engine=engine)
-    try:
-        assert await PendingNotes(earlier.store, run_id="earlier-run").record(
-            Sender("slack", ALICE, CHANNEL, "F2OLD"),
-            {"file_id": "F2OLD", "url_private_download": file["url_private_download"],
-             "channel": CHANNEL, "user": ALICE, "thread_ts": ts, "direct": False},
-            received_at=time.time() - 7200)
-    finally:
-        await earlier.close(close_engine=False)
+    assert await PendingNotes(earlier_store, run_id="earlier-run").record(
+        Sender("slack", ALICE, CHANNEL, "F2OLD"),
+        {"file_id": "F2OLD", "url_private_download": file["url_private_download"],
+         "channel": CHANNEL, "user": ALICE, "thread_ts": ts, "direct": False},
+        received_at=time.time() - 7200)
 
     async with running(tmp_path, engine, fake, pending_max_age_s=3600) as h:
         report = await resumed(h)
