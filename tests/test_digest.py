@@ -15,7 +15,7 @@ import pytest
 from bot.journal.digest import DigestScheduler, RecipientGone, next_occurrence
 from bot.journal.operations import Journal
 from bot.storage.history import HistoryStore
-from bot.storage.journal import DigestSchedule, JournalStore
+from bot.storage.journal import DigestSchedule
 from tests.conftest import make_settings
 from tests.journal_seed import FakeClock, row, seed
 
@@ -112,7 +112,7 @@ async def test_digest_fires_at_its_local_time_and_only_then(open_journal, runnin
     assert report.png[:8] == PNG_MAGIC
     assert report.text.startswith("Your mood, last 7 days (Nov 16 - Nov 22, Asia/Shanghai)\n"
                                   "3 notes, 0.2 min in total.")
-    stored = await JournalStore(journal.store).schedule("telegram", "1001")
+    stored = await journal.store.journal.schedule("telegram", "1001")
     assert stored.next_at == NEXT_SUNDAY_7PM.timestamp()
 
     await clock.advance(datetime(2026, 11, 23, 11, 0, tzinfo=UTC))
@@ -177,7 +177,7 @@ async def test_nothing_is_sent_for_a_week_without_notes(open_journal):
     assert sender.attempts == 0
     # Moved on to next week, not retried every minute.
     assert await scheduler.run_due() == {}
-    bob = await JournalStore(journal.store).schedule("telegram", "1002")
+    bob = await journal.store.journal.schedule("telegram", "1002")
     assert (bob.enabled, bob.next_at) == (True, NEXT_SUNDAY_7PM.timestamp())
 
 

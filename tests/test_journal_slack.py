@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from bot.storage.journal import JournalStore
 from tests.audio_factory import speech_file
 from tests.fake_slack import FakeSlack
 from tests.journal_seed import FakeClock, row, seed, stored_rows
@@ -176,7 +175,7 @@ async def test_weekly_digest_goes_to_the_dm_and_stops_for_someone_who_left(
             "Asia/Shanghai)\n3 notes, 0.2 min in total.")
         [chart] = fake.calls_to("upload")
         assert chart.body[:8] == PNG_MAGIC
-        bob = await JournalStore(app.service.store).schedule("slack", BOB)
+        bob = await app.service.store.journal.schedule("slack", BOB)
         assert (bob.enabled, bob.next_at) == (False, None)
 
 

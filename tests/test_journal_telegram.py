@@ -18,7 +18,6 @@ import pytest
 
 from adapters.telegram.texts import utf16_len
 from bot.core.service import AnalysisService
-from bot.storage.journal import JournalStore
 from inference.engine import InferenceEngine
 from tests import fake_telegram as fk
 from tests.audio_factory import speech_file
@@ -161,7 +160,7 @@ async def test_weekly_digest_is_sent_at_its_time_and_stops_for_a_blocked_person(
             "📬 Your weekly mood digest\n\nYour mood, last 7 days (Nov 16 - Nov 22, "
             "Asia/Shanghai)\n3 notes, 0.2 min in total.")
         await clock.settled()
-        bob = await JournalStore(service.store).schedule("telegram", "1002")
+        bob = await service.store.journal.schedule("telegram", "1002")
         assert (bob.enabled, bob.next_at) == (False, None)
         tries_to_bob = len(fake.calls_to("sendMessage", chat_id=1002))
 

@@ -21,7 +21,7 @@ from bot.analysis import Analysis, Sender
 from bot.core import pending as pending_mod
 from bot.core.long_reply import LongReply
 from bot.core.notes import Delivery, Note, handle
-from bot.core.pending import PendingNote, PendingNotes, ResumeReport, note_of, resume
+from bot.core.pending import PendingNote, ResumeReport, note_of, resume
 from bot.core.service import AnalysisService
 from bot.ops.settings import Settings
 from bot.storage.history import HistoryStore
@@ -161,14 +161,14 @@ async def test_a_note_left_by_a_dead_run_is_claimed_once_by_the_next(
         tmp_path: Path, opened: Opened) -> None:
     db = tmp_path / "h.db"
     store = await opened.store(db)
-    first = PendingNotes(store, run_id="run-1")
+    first = store.pending_as("run-1")
     assert await first.record(ALICE, {"file_id": "AwACAgQ"}, "zh", received_at=1000.0)
     # The run that recorded the note is handling it: its own sweep leaves it alone.
     assert await first.claim("telegram") == []
     await opened.close(store)  # the process dies before answering
 
     store = await opened.store(db)
-    second = PendingNotes(store, run_id="run-2")
+    second = store.pending_as("run-2")
     [note] = await second.claim("telegram")
     assert note.sender == ALICE
     assert note.ref == {"file_id": "AwACAgQ"}
@@ -180,14 +180,14 @@ async def test_a_note_left_by_a_dead_run_is_claimed_once_by_the_next(
     await opened.close(store)
 
     store = await opened.store(db)  # run 2 died too: run 3 sees the second attempt
-    [again] = await PendingNotes(store, run_id="run-3").claim("telegram")
+    [again] = await store.pending_as("run-3").claim("telegram")
     assert again.attempts == 2
 
 
 async def test_record_is_idempotent_and_complete_forgets(tmp_path: Path,
                                                           opened: Opened) -> None:
     store = await opened.store(tmp_path / "h.db")
-    pending = PendingNotes(store, run_id="a")
+    pending = store.pending_as("a")
     assert await pending.record(BOB, {"file_id": "F1", "url": "http://x/f"}, received_at=5.0)
     # A redelivery keeps the first receipt time and reference.
     assert not await pending.record(BOB, {"file_id": "F2"}, received_at=9.0)
@@ -198,13 +198,13 @@ async def test_record_is_idempotent_and_complete_forgets(tmp_path: Path,
     assert await pending.complete(BOB)
     assert not await pending.complete(BOB)
     assert await pending.get(BOB) is None
-    assert await PendingNotes(store, run_id="b").claim("slack") == []
+    assert await store.pending_as("b").claim("slack") == []
 
 
 async def test_list_stale_returns_only_notes_past_the_age_limit(tmp_path: Path,
                                                                  opened: Opened) -> None:
     store = await opened.store(tmp_path / "h.db")
-    pending = PendingNotes(store)
+    pending = store.pending_as()
     old = Sender("telegram", "7", "42", "1")
     new = Sender("telegram", "7", "42", "2")
     await pending.record(old, {"file_id": "a"}, received_at=1000.0)
@@ -217,7 +217,7 @@ async def test_list_stale_returns_only_notes_past_the_age_limit(tmp_path: Path,
 
 async def test_pending_rows_do_not_touch_the_history(tmp_path: Path, opened: Opened) -> None:
     store = await opened.store(tmp_path / "h.db")
-    await PendingNotes(store).record(ALICE, {"file_id": "x"})
+    await store.pending_as().record(ALICE, {"file_id": "x"})
     assert await store.count("telegram", "7") == 0
     assert await store.schema_version() >= 3
 
@@ -236,7 +236,7 @@ async def test_after_a_crash_every_pending_note_is_answered_exactly_once(
     settings = make_settings(tmp_path)
 
     run1 = await opened.service(settings)
-    pending1 = PendingNotes(run1.store)
+    pending1 = run1.store.pending_as()
     for sender, fid in ((done, "f-done"), (stored, "f-stored"), (new, "f-new"),
                         (junk, "f-junk")):
         await pending1.record(sender, {"file_id": fid}, "en")
@@ -268,10 +268,10 @@ async def _left_by_an_earlier_run(service: AnalysisService, sender: Sender, file
                                   earlier_claims: int = 0) -> None:
     """A pending row an earlier run recorded (and ``earlier_claims`` runs after it claimed)
     before dying."""
-    assert await PendingNotes(service.store, run_id="receiver").record(
+    assert await service.store.pending_as("receiver").record(
         sender, {"file_id": file_id}, "en")
     for n in range(earlier_claims):
-        assert await PendingNotes(service.store, run_id=f"crashed-{n}").claim("telegram")
+        assert await service.store.pending_as(f"crashed-{n}").claim("telegram")
 
 
 async def test_a_note_a_live_redelivery_answered_meanwhile_is_not_answered_again(

@@ -17,7 +17,6 @@ from bot.core.service import AnalysisService
 from bot.journal.operations import Journal
 from bot.journal.privacy import Retention, purge_expired
 from bot.storage.history import HistoryStore
-from bot.storage.journal import JournalStore
 from tests.audio_factory import speech_file
 from tests.conftest import make_settings
 from tests.journal_seed import FakeClock, row, seed
@@ -86,7 +85,7 @@ async def test_privacy_command_says_what_is_kept(tmp_path):
             "Weekly digest: off.\n\n"
             "/privacy transcripts off|on changes what is kept for new notes; /forget deletes "
             "everything.")
-        await JournalStore(store).set_keep_transcripts("telegram", "1001", False)
+        await store.journal.set_keep_transcripts("telegram", "1001", False)
         await journal.digest("telegram", "1001", "1001", ["on", "fri", "08:00"], "en")
         text = await journal.privacy("slack", "1001", [], "en", cmd="/voicemood privacy",
                                      forget="/voicemood forget")

@@ -121,7 +121,7 @@ async def test_an_old_pending_file_gets_the_apology_and_is_done(
     ts = "1700000102.000100"
     file = add_clip(fake, "F2OLD", clip, ts)
     # What an earlier run wrote when Slack delivered the file two hours ago, then died.
-    assert await PendingNotes(earlier_store, run_id="earlier-run").record(
+    assert await earlier_store.pending_as("earlier-run").record(
         Sender("slack", ALICE, CHANNEL, "F2OLD"),
         {"file_id": "F2OLD", "url_private_download": file["url_private_download"],
          "channel": CHANNEL, "user": ALICE, "thread_ts": ts, "direct": False},

@@ -134,10 +134,10 @@ async def test_add_many_stores_rows_exactly_like_add(tmp_path: Path) -> None:
 
 
 async def test_forget_also_drops_digest_schedule_and_privacy_choice(tmp_path: Path) -> None:
-    from bot.storage.journal import DigestSchedule, JournalStore
+    from bot.storage.journal import DigestSchedule
 
     async with await HistoryStore.open(tmp_path / "h.db") as store:
-        journal = JournalStore(store)
+        journal = store.journal
         for user in ("alice", "bob"):
             await store.add(Sender("telegram", user, user, "m1"), make_analysis())
             await journal.save_schedule(DigestSchedule("telegram", user, user, 6, 19 * 60,

@@ -33,7 +33,6 @@ from adapters.telegram.texts import MESSAGE_LIMIT, split_message, utf16_len
 from bot.analysis import Analysis, Sender
 from bot.core.service import AnalysisService
 from bot.ops.logs import RedactingFormatter
-from bot.storage.pending import PendingNotes
 from inference.engine import InferenceEngine
 from inference.types import FusedEmotion, TextReading, VoiceReading
 from tests import fake_telegram as fk
@@ -774,7 +773,7 @@ async def test_a_long_note_answered_after_a_restart_comes_with_its_transcript_fi
         # The analysis itself is not under test: the service's by-hash cache answers.
         service._cache[hashlib.sha256(audio).hexdigest()] = replace(
             make_analysis(transcript), created_at=0.0)
-        assert await PendingNotes(service.store, run_id="the-run-that-died").record(
+        assert await service.store.pending_as("the-run-that-died").record(
             Sender("telegram", str(ALICE["id"]), str(ALICE["id"]), str(msg_id)),
             {"file_id": file_id, "kind": "voice", "duration_s": 16.0}, "en")
 

@@ -37,9 +37,14 @@ class HistoryStore:
         self._conn = conn
         self.path = path
         #: Notes accepted and not yet answered, owned by this process's run.
-        self.pending = PendingNotes(self)
+        self.pending = PendingNotes(conn)
         #: Digest schedules and privacy choices.
-        self.journal = JournalStore(self)
+        self.journal = JournalStore(conn)
+
+    def pending_as(self, run_id: str | None = None) -> PendingNotes:
+        """The pending notes as another run (``run_id``; a new one when None) sees them:
+        how a restart, or a run that died, is played in tests and tools."""
+        return PendingNotes(self._conn, run_id)
 
     @classmethod
     async def open(cls, path: Path | str) -> HistoryStore:

@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import aiosqlite
 
-    from bot.storage.history import HistoryStore
-
 
 @dataclass(frozen=True)
 class DigestSchedule:
@@ -42,14 +40,10 @@ class JournalStore:
     """Digest schedules and privacy choices, on an open
     :class:`~bot.storage.history.HistoryStore` (reach it as ``store.journal``)."""
 
-    def __init__(self, store: HistoryStore) -> None:
-        self._store = store
-
-    @property
-    def _conn(self) -> aiosqlite.Connection:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
         # The journal tables are part of the same database: no second connection, no second
         # writer racing the first.
-        return self._store._conn
+        self._conn = conn
 
     # -- digest schedules ---------------------------------------------------------------
 

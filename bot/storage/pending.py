@@ -21,8 +21,6 @@ from bot.analysis import Sender
 if TYPE_CHECKING:
     import aiosqlite
 
-    from bot.storage.history import HistoryStore
-
 _COLUMNS = "platform, user_id, chat_id, message_id, lang, ref, received_at, attempts"
 
 
@@ -47,18 +45,16 @@ class PendingNote:
 
 
 class PendingNotes:
-    """The pending-notes table on an open :class:`~bot.storage.history.HistoryStore`."""
+    """The pending-notes table, on the history's connection (reach it as ``store.pending``).
 
-    def __init__(self, store: HistoryStore, run_id: str | None = None) -> None:
-        self._store = store
+    The pending rows live in the history file and go through its one connection: one writer
+    per file, and an analysis and its pending row are written in the same order.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection, run_id: str | None = None) -> None:
+        self._conn = conn
         #: This process's mark on the rows it owns.
         self.run_id = run_id or uuid.uuid4().hex
-
-    @property
-    def _conn(self) -> aiosqlite.Connection:
-        # The pending rows live in the history file and go through its one connection: one
-        # writer per file, and an analysis and its pending row are written in the same order.
-        return self._store._conn
 
     async def record(self, sender: Sender, ref: dict[str, Any], lang: str = "en", *,
                      received_at: float | None = None) -> bool:
