@@ -100,11 +100,8 @@ def plan(config: InferenceConfig) -> list[ModelInfo]:
         infos.append(ModelInfo("asr", "offline", whisper_model_name(_whisper_dir(config)),
                                detail=f"faster-whisper ({why})"))
 
-    infos.append(_plan_optional(
-        "text_emotion", config.text_emotion_backend, "transformers",
-        config.text_emotion_model, mdir, lexicon_model_name(
-            zh_ngram.MODEL_PATH.exists(), en_ngram.MODEL_PATH.exists()),
-    ))
+    infos.append(_plan_text(config, mdir, lexicon_model_name(
+        zh_ngram.MODEL_PATH.exists(), en_ngram.MODEL_PATH.exists())))
     voice = _plan_optional(
         "voice_emotion", config.voice_emotion_backend, "emotion2vec",
         config.voice_emotion_model, mdir, "prosody-arousal (numpy)",
@@ -114,6 +111,32 @@ def plan(config: InferenceConfig) -> list[ModelInfo]:
                           detail=f"SenseVoice's emotion tag ({voice.detail})")
     infos.append(voice)
     return infos
+
+
+def _plan_text(config: InferenceConfig, mdir: Path, words_model: str) -> ModelInfo:
+    """The text-emotion line: one classifier, or one per language plus the words model."""
+    from inference.text_emotion_by_language import ANY, parse_text_models
+
+    try:
+        models = parse_text_models(config.text_emotion_model)
+    except ValueError as exc:
+        return ModelInfo("text_emotion", "offline", words_model, detail=str(exc))
+    if config.text_emotion_backend in ("off", "lexicon") or set(models) <= {ANY}:
+        return _plan_optional("text_emotion", config.text_emotion_backend, "transformers",
+                              models.get(ANY, ""), mdir, words_model)
+    full: list[str] = []
+    words: list[str] = []
+    for lang, model_id in models.items():
+        local = _local(model_id, mdir)
+        if local or config.text_emotion_backend == "transformers":
+            full.append(f"{lang}={local or model_id}" + ("" if local else " (not downloaded)"))
+        else:
+            words.append(f"{lang} ({model_id} not found locally)")
+    detail = "per language; words model for " + "".join(w + ", " for w in words) + (
+        "any other language")
+    if not full:
+        return ModelInfo("text_emotion", "offline", words_model, detail=detail)
+    return ModelInfo("text_emotion", "full", ",".join(full), detail=detail)
 
 
 def _plan_optional(component: str, backend: str, full_name: str, model_id: str, mdir: Path,
@@ -191,20 +214,67 @@ def load_whisper(config: InferenceConfig, device: str) -> AsrBackend:
 
 
 def load_text(config: InferenceConfig, device: str) -> TextEmotionBackend | None:
-    """The text-emotion backend the config asks for (None when off)."""
+    """The text-emotion backend the config asks for (None when off).
 
-    def full() -> TextEmotionBackend:
-        from inference.text_emotion_transformers import load_transformers_text
-
-        return load_transformers_text(config, device)
+    One model reads every language; per-language models (``zh=...,en=...``, see
+    inference/text_emotion_by_language.py) read theirs, and the offline words model reads
+    the languages without a classifier (under ``auto`` also those whose classifier is not
+    downloaded or fails to load).
+    """
+    from inference.text_emotion_by_language import (
+        ANY,
+        ByLanguageText,
+        labels_for,
+        parse_text_labels,
+        parse_text_models,
+    )
 
     def offline() -> TextEmotionBackend:
         from inference.text_emotion_lexicon import LexiconTextEmotion
 
         return LexiconTextEmotion()
 
-    return _load_tier(config, config.text_emotion_backend, "transformers",
-                          config.text_emotion_model, full, offline)
+    choice = config.text_emotion_backend
+    if choice in ("off", "lexicon"):
+        return None if choice == "off" else offline()
+    try:
+        models = parse_text_models(config.text_emotion_model)
+    except ValueError as exc:
+        raise ModelUnavailable(str(exc)) from exc
+    if set(models) <= {ANY}:
+
+        def full() -> TextEmotionBackend:
+            from inference.text_emotion_transformers import load_transformers_text
+
+            return load_transformers_text(config, device)
+
+        return _load_tier(config, choice, "transformers", models.get(ANY, ""), full, offline)
+
+    from inference.text_emotion_transformers import load_transformers_model
+
+    labels = parse_text_labels(config.text_emotion_labels)
+    classifiers: dict[str, TextEmotionBackend] = {}
+    for lang, model_id in models.items():
+        if choice == "auto" and not _local(model_id, Path(config.models_dir)):
+            continue
+        try:
+            classifiers[lang] = load_transformers_model(model_id, labels_for(labels, lang),
+                                                        config, device)
+        except ModelUnavailable as exc:
+            if choice == "transformers":
+                raise
+            log.warning("text model for %s unavailable (%s); using the words model", lang, exc)
+    words = offline()
+    if not classifiers:
+        return words
+    info = ModelInfo(
+        "text_emotion", "full", ",".join(f"{k}={c.info.model}" for k, c in classifiers.items()),
+        device=next(iter(classifiers.values())).info.device,
+        detail="per language; words model for "
+        + "".join(f"{lang}, " for lang in models if lang not in classifiers)
+        + "any other language",
+    )
+    return ByLanguageText(classifiers, words, info)
 
 
 def load_voice(config: InferenceConfig, device: str,

@@ -33,7 +33,11 @@ class InferenceConfig:
     #: Languages the ASR may choose from; empty means any.
     languages: tuple[str, ...] = ("zh", "en")
     text_emotion_backend: str = "auto"
-    text_emotion_model: str = "IDEA-CCNL/Erlangshen-Roberta-110M-Sentiment"
+    #: One model for every language, or ``lang=model,...`` (inference/text_emotion_by_language.py).
+    text_emotion_model: str = (
+        "zh=IDEA-CCNL/Erlangshen-Roberta-110M-Sentiment,"
+        "en=cardiffnlp/twitter-roberta-base-sentiment-latest"
+    )
     #: VOICEMOOD_TEXT_EMOTION_LABELS: a tag per classifier column ("" = by class name).
     text_emotion_labels: str = ""
     voice_emotion_backend: str = "auto"

@@ -8,6 +8,8 @@ when ``VOICEMOOD_MODEL_HUB=hf``; the text classifier always comes from Hugging F
 Before any download the hubs are probed with a 2 s TCP connect, so a machine without
 network gets a :class:`~inference.errors.ModelUnavailable` naming the folders to copy by
 hand, instead of minutes of retries.
+
+Per-language text models (``zh=...,en=...``) are one download each.
 """
 
 from __future__ import annotations
@@ -54,21 +56,32 @@ class DownloadItem:
         return _HUB_WEB[self.hub] + self.repo_id
 
 
-def _configured(settings: InferenceConfig, component: str) -> tuple[str, str, bool]:
-    """(model id, hub, wanted when no component list is given) of ``component``."""
+def _configured(settings: InferenceConfig, component: str) -> list[tuple[str, str, bool]]:
+    """(model id, hub, wanted when no component list is given) of each model of
+    ``component`` (several for per-language text models)."""
     funasr_hub = "hf" if settings.model_hub == "hf" else "ms"
     if component == "asr":
-        return settings.asr_model, funasr_hub, settings.asr_backend != "whisper"
+        return [(settings.asr_model, funasr_hub, settings.asr_backend != "whisper")]
     if component == "vad":
-        return settings.vad_model, funasr_hub, settings.asr_backend != "whisper"
+        return [(settings.vad_model, funasr_hub, settings.asr_backend != "whisper")]
     if component == "punc":
-        return settings.punc_model, funasr_hub, settings.asr_backend != "whisper"
+        # SenseVoice punctuates itself: its punctuation model would never be loaded.
+        from .asr_funasr import is_sensevoice
+
+        wanted = settings.asr_backend != "whisper" and not is_sensevoice(settings.asr_model)
+        return [(settings.punc_model, funasr_hub, wanted)]
     if component == "voice_emotion":
         wanted = settings.voice_emotion_backend in ("auto", "emotion2vec")
-        return settings.voice_emotion_model, funasr_hub, wanted
+        return [(settings.voice_emotion_model, funasr_hub, wanted)]
     if component == "text_emotion":
+        from .text_emotion_by_language import parse_text_models
+
         wanted = settings.text_emotion_backend in ("auto", "transformers")
-        return settings.text_emotion_model, "hf", wanted
+        try:
+            models = parse_text_models(settings.text_emotion_model)
+        except ValueError as exc:
+            raise ModelUnavailable(str(exc)) from exc
+        return [(model_id, "hf", wanted) for model_id in models.values()]
     raise ValueError(f"unknown component {component!r}; choose from {', '.join(COMPONENTS)}")
 
 
@@ -84,8 +97,9 @@ def plan_downloads(
     models_dir = Path(settings.models_dir)
     present: list[tuple[str, Path]] = []
     missing: list[DownloadItem] = []
-    for component in components or list(COMPONENTS):
-        model_id, hub, wanted = _configured(settings, component)
+    for component, (model_id, hub, wanted) in (
+        (c, entry) for c in components or list(COMPONENTS) for entry in _configured(settings, c)
+    ):
         model_id = (model_id or "").strip()
         if not model_id or (components is None and not wanted):
             continue

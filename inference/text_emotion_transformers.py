@@ -154,17 +154,28 @@ class TransformersTextEmotion:
 
 
 def load_transformers_text(settings: InferenceConfig, device: str) -> TextEmotionBackend:
-    """Load ``settings.text_emotion_model`` with transformers' Auto classes.
+    """Load ``settings.text_emotion_model`` (one model) with transformers' Auto classes.
 
     ``settings.text_emotion_labels`` (VOICEMOOD_TEXT_EMOTION_LABELS), when set, names the
-    tag of each output column instead of the class-name table.
+    tag of each output column instead of the class-name table. Per-language models
+    (``zh=...,en=...``) are loaded by :func:`inference.backends.load_text`, one
+    :func:`load_transformers_model` each.
+    """
+    return load_transformers_model(settings.text_emotion_model,
+                                   getattr(settings, "text_emotion_labels", "") or "",
+                                   settings, device)
+
+
+def load_transformers_model(model_id: str, labels_setting: str, settings: InferenceConfig,
+                            device: str) -> TransformersTextEmotion:
+    """Load one sequence classifier; ``labels_setting`` is its comma-separated tag list.
 
     A local folder (see :func:`~inference.model_paths.local_model_dir`) is read with
     ``local_files_only=True``; a hub id is fetched from Hugging Face only when the hub
     answers a 2 s probe, else :class:`~inference.errors.ModelUnavailable` is raised.
     """
     source = resolve_model_source(
-        settings.text_emotion_model,
+        model_id,
         settings.models_dir,
         "hf",
         component="text emotion",
@@ -195,9 +206,7 @@ def load_transformers_text(settings: InferenceConfig, device: str) -> TextEmotio
         model=source,
         device=device,
         detail=f"transformers {type(model).__name__}",
-        extra={"configured": settings.text_emotion_model,
-               **({"labels": getattr(settings, "text_emotion_labels", "")}
-                  if getattr(settings, "text_emotion_labels", "") else {})},
+        extra={"configured": model_id, **({"labels": labels_setting} if labels_setting else {})},
     )
-    labels = parse_labels(getattr(settings, "text_emotion_labels", "") or "")
-    return TransformersTextEmotion(tokenizer, model, info, device, labels=labels)
+    return TransformersTextEmotion(tokenizer, model, info, device,
+                                   labels=parse_labels(labels_setting))

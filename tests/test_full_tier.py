@@ -15,6 +15,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,8 @@ from inference.asr_funasr import (
     language_of,
     load_funasr_asr,
 )
+from inference.backends import load_text
+from inference.config import InferenceConfig
 from inference.device import resolve_device
 from inference.errors import ModelUnavailable
 from inference.model_download import download_models, plan_downloads
@@ -480,10 +483,16 @@ def test_local_model_dir_reads_hub_caches(tmp_path: Path, isolated_caches: Path)
 @pytest.mark.usefixtures("no_network", "isolated_caches")
 def test_hub_ids_not_local_fail_fast_with_a_helpful_message(empty_models_dir: Path):
     settings = _plain_settings(models_dir=str(empty_models_dir))  # defaults: hub ids, nothing local
+    def forced_text(settings: Settings, device: str) -> object:
+        # The default is one classifier per language: each must fail the same way.
+        config = replace(InferenceConfig.from_settings(settings),
+                         text_emotion_backend="transformers")
+        return load_text(config, device)
+
     for load, env_var in (
         (load_funasr_asr, "VOICEMOOD_ASR_MODEL"),
         (load_emotion2vec, "VOICEMOOD_VOICE_EMOTION_MODEL"),
-        (load_transformers_text, "VOICEMOOD_TEXT_EMOTION_MODEL"),
+        (forced_text, "VOICEMOOD_TEXT_EMOTION_MODEL"),
     ):
         start = time.monotonic()
         with pytest.raises(ModelUnavailable) as caught:

@@ -21,7 +21,9 @@ from tests.tiny_models import builder
 @pytest.fixture(scope="module")
 def tiny_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     out = tmp_path_factory.mktemp("tiny")
-    env = builder().build_tiny_models(out, text_label="neutral", voice_label="angry")
+    # Text: zh= a classifier forced to neutral, en= a 3-class one forced to negative.
+    env = builder().build_tiny_models(out, text_label="neutral", voice_label="angry",
+                                      per_language_text=True)
     # `auto` everywhere: the product must find the local models on its own. The device is
     # VOICEMOOD_DEVICE's (default cpu), so a GPU run of the suite exercises CUDA here too.
     env = {k: ("auto" if k.endswith("_BACKEND") else v) for k, v in env.items()}
@@ -77,3 +79,6 @@ def test_analyze_routes_each_note_by_language(tiny_env: dict[str, str], tmp_path
     assert en["models"]["asr"] == "whisper-base (whisper-base)"
     assert zh["language"] == "zh" and set(zh["transcript"]) <= set("好，。")
     assert zh["models"]["asr"] == tiny_env["VOICEMOOD_ASR_MODEL"]
+    # Each note's words were read by its language's classifier.
+    assert en["emotion"]["text"]["label"] == "negative"
+    assert zh["emotion"]["text"]["label"] == "neutral"

@@ -45,11 +45,15 @@ class Settings(BaseSettings):
     text_emotion_backend: Literal["auto", "transformers", "lexicon", "off"] = Field(
         "auto", validation_alias=_env("VOICEMOOD_TEXT_EMOTION_BACKEND")
     )
+    #: One classifier for every language, or one per language ("zh=...,en=..."); a language
+    #: without one is read by the offline words model (inference/text_emotion_by_language.py).
     text_emotion_model: str = Field(
-        "IDEA-CCNL/Erlangshen-Roberta-110M-Sentiment",
+        "zh=IDEA-CCNL/Erlangshen-Roberta-110M-Sentiment,"
+        "en=cardiffnlp/twitter-roberta-base-sentiment-latest",
         validation_alias=_env("VOICEMOOD_TEXT_EMOTION_MODEL"),
     )
-    #: Tag of each output column of the text classifier, comma-separated ("" = by class name).
+    #: Tag of each output column of the text classifier, comma-separated ("" = by class name);
+    #: per language separated by ";" ("zh=negative,positive;en=negative,neutral,positive").
     text_emotion_labels: str = Field("", validation_alias=_env("VOICEMOOD_TEXT_EMOTION_LABELS"))
     voice_emotion_backend: Literal["auto", "emotion2vec", "prosody", "off"] = Field(
         "auto", validation_alias=_env("VOICEMOOD_VOICE_EMOTION_BACKEND")
