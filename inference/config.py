@@ -26,7 +26,7 @@ class InferenceConfig:
     models_dir: Path = Path("models")
     device: str = "auto"
     asr_backend: str = "auto"
-    asr_model: str = "paraformer-zh"
+    asr_model: str = "iic/SenseVoiceSmall"
     vad_model: str = "fsmn-vad"
     punc_model: str = "ct-punc"
     whisper_model: str = ""

@@ -9,18 +9,31 @@ Before any download the hubs are probed with a 2 s TCP connect, so a machine wit
 network gets a :class:`~inference.errors.ModelUnavailable` naming the folders to copy by
 hand, instead of minutes of retries.
 
+A model is downloaded into a hidden ``models_dir/.partial-<folder>-<random>`` folder,
+checked, and only then renamed to its final name, so an interrupted or corrupt download
+never leaves a folder that ``auto`` would load (it looks only at final names; a killed
+download's leftover ``.partial-*`` folders are removed by the next download). The check for
+a Hugging Face download reads the repository's file list again and compares every file:
+its size, and its sha256 (LFS files) or git blob hash (the others), since huggingface_hub
+itself checks sizes only. A ModelScope download must hold a model marker file
+(``config.yaml``/``config.json``).
+
 Per-language text models (``zh=...,en=...``) are one download each.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import ModelUnavailable
 from .model_paths import (
+    MODEL_MARKERS,
     folder_name,
     hub_host,
     hub_model_id,
@@ -36,6 +49,8 @@ log = logging.getLogger(__name__)
 
 #: Component names accepted by :func:`download_models`, in download order.
 COMPONENTS: tuple[str, ...] = ("asr", "vad", "punc", "voice_emotion", "text_emotion")
+#: Prefix of the folders a download is written to before it is checked and renamed.
+PARTIAL_PREFIX = ".partial-"
 
 _HUB_WEB = {"ms": "https://www.modelscope.cn/models/", "hf": "https://huggingface.co/"}
 
@@ -120,16 +135,82 @@ def plan_downloads(
 
 
 def _fetch(item: DownloadItem) -> Path:
+    """Download ``item`` into a partial folder, check it, then rename it to its target."""
     item.target.parent.mkdir(parents=True, exist_ok=True)
-    if item.hub == "ms":
-        from modelscope.hub.snapshot_download import snapshot_download as ms_snapshot
+    partial = Path(tempfile.mkdtemp(prefix=f"{PARTIAL_PREFIX}{item.target.name}-",
+                                    dir=item.target.parent))
+    try:
+        if item.hub == "ms":
+            from modelscope.hub.snapshot_download import snapshot_download as ms_snapshot
 
-        path = ms_snapshot(item.repo_id, local_dir=str(item.target))
-    else:
-        from huggingface_hub import snapshot_download as hf_snapshot
+            ms_snapshot(item.repo_id, local_dir=str(partial))
+        else:
+            from huggingface_hub import snapshot_download as hf_snapshot
 
-        path = hf_snapshot(repo_id=item.repo_id, local_dir=str(item.target))
-    return Path(path)
+            hf_snapshot(repo_id=item.repo_id, local_dir=str(partial))
+            verify_hf_download(item.repo_id, partial)
+        # The hub clients' own bookkeeping (locks, metadata) is no part of the model.
+        for meta in (".cache", "._____temp", ".mdl", ".msc", ".mv"):
+            target = partial / meta
+            if target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            elif target.exists():
+                target.unlink()
+        if not any((partial / marker).is_file() for marker in MODEL_MARKERS):
+            raise ModelUnavailable(f"the download holds no {' / '.join(MODEL_MARKERS)}")
+        if item.target.exists():  # an unusable leftover (auto found no model in it)
+            shutil.rmtree(item.target)
+        partial.rename(item.target)
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)
+    return item.target
+
+
+def verify_hf_download(repo_id: str, folder: Path) -> None:
+    """Compare every file of ``repo_id`` on the hub with its copy in ``folder``.
+
+    Raises :class:`ModelUnavailable` naming the first file that is missing, of another size,
+    or whose sha256 (LFS) or git blob hash differs from what the hub lists.
+    """
+    from huggingface_hub import HfApi
+    from huggingface_hub.hf_api import RepoFile
+
+    for entry in HfApi().list_repo_tree(repo_id, recursive=True):
+        if not isinstance(entry, RepoFile):
+            continue
+        local = folder / entry.path
+        if not local.is_file():
+            raise ModelUnavailable(f"{entry.path} is missing from the download")
+        size = local.stat().st_size
+        expected = entry.lfs.size if entry.lfs is not None else entry.size
+        if size != expected:
+            raise ModelUnavailable(f"{entry.path} has {size} bytes, the hub lists {expected}")
+        if entry.lfs is not None:
+            digest, want = _file_hash(local, hashlib.sha256()), entry.lfs.sha256
+        else:
+            digest, want = _file_hash(local, hashlib.sha1(f"blob {size}\0".encode())), \
+                entry.blob_id
+        if digest != want:
+            raise ModelUnavailable(f"{entry.path} is corrupt: its hash is {digest}, the hub "
+                                   f"lists {want}")
+
+
+def _file_hash(path: Path, digest: Any) -> str:
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return str(digest.hexdigest())
+
+
+def remove_partial_downloads(models_dir: Path) -> list[Path]:
+    """Delete the ``.partial-*`` folders a killed download left in ``models_dir``."""
+    removed = []
+    for leftover in Path(models_dir).glob(PARTIAL_PREFIX + "*"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+            removed.append(leftover)
+    return removed
 
 
 def download_models(
@@ -160,6 +241,8 @@ def download_models(
             "config.yaml + model.pt, or config.json + weights):\n" + "\n".join(lines)
         )
 
+    for leftover in remove_partial_downloads(Path(settings.models_dir)):
+        log.info("removed %s, left by an interrupted download", leftover)
     done = list(present)
     for item in missing:
         log.info("downloading %s model %s from %s", item.component, item.repo_id, item.hub)

@@ -43,6 +43,8 @@ FUNASR_SHORT_NAMES_MS: dict[str, str] = {
     "emotion2vec_plus_large": "iic/emotion2vec_plus_large",
     "emotion2vec_plus_base": "iic/emotion2vec_plus_base",
     "emotion2vec_plus_seed": "iic/emotion2vec_plus_seed",
+    # Not in funasr's table: SenseVoice is named by its hub id.
+    "SenseVoiceSmall": "iic/SenseVoiceSmall",
 }
 
 #: funasr short names (and ModelScope ids) -> Hugging Face ids (``hub="hf"``).
@@ -62,6 +64,9 @@ FUNASR_SHORT_NAMES_HF: dict[str, str] = {
     "iic/emotion2vec_plus_base": "emotion2vec/emotion2vec_plus_base",
     "emotion2vec_plus_seed": "emotion2vec/emotion2vec_plus_seed",
     "iic/emotion2vec_plus_seed": "emotion2vec/emotion2vec_plus_seed",
+    # Not in funasr's table: SenseVoice-Small's Hugging Face home.
+    "SenseVoiceSmall": "FunAudioLLM/SenseVoiceSmall",
+    "iic/SenseVoiceSmall": "FunAudioLLM/SenseVoiceSmall",
 }
 
 #: Files whose presence marks a folder as a model folder (funasr / transformers).
@@ -178,7 +183,16 @@ def hub_host(hub: str) -> str:
     return urllib.parse.urlsplit(domain if "//" in domain else "//" + domain).hostname or domain
 
 
-def _probe_target(host: str) -> tuple[str, int]:
+def hub_port(hub: str) -> int:
+    """The port of a hub's endpoint: 443, or the one ``HF_ENDPOINT`` names (a mirror, or the
+    tests' fake hub on 127.0.0.1)."""
+    if hub in ("hf", "huggingface"):
+        parts = urllib.parse.urlsplit(os.getenv("HF_ENDPOINT", "https://huggingface.co"))
+        return parts.port or (80 if parts.scheme == "http" else 443)
+    return 443
+
+
+def _probe_target(host: str, port: int = 443) -> tuple[str, int]:
     """Where a TCP connect tells whether ``host`` is reachable: the proxy, when one is set."""
     proxies = urllib.request.getproxies()
     proxy = proxies.get("https") or proxies.get("all")
@@ -186,16 +200,16 @@ def _probe_target(host: str) -> tuple[str, int]:
         parts = urllib.parse.urlsplit(proxy if "//" in proxy else "//" + proxy)
         if parts.hostname:
             return parts.hostname, parts.port or 80
-    return host, 443
+    return host, port
 
 
-def host_reachable(host: str, timeout: float = 2.0) -> bool:
+def host_reachable(host: str, timeout: float = 2.0, port: int = 443) -> bool:
     """True when a TCP connection to ``host`` (or the HTTPS proxy) opens within ``timeout``.
 
     DNS resolution is not covered by socket timeouts, so the probe runs in a daemon thread
     and is abandoned after ``timeout``: a machine without network answers in ~2 s at most.
     """
-    target = _probe_target(host)
+    target = _probe_target(host, port)
     result: list[bool] = []
 
     def probe() -> None:
@@ -220,7 +234,7 @@ def hub_reachable(hub: str, timeout: float = 2.0) -> bool:
     offline = os.getenv("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
     if hub in ("hf", "huggingface") and offline:
         return False
-    return host_reachable(hub_host(hub), timeout)
+    return host_reachable(hub_host(hub), timeout, hub_port(hub))
 
 
 def resolve_model_source(

@@ -520,9 +520,12 @@ def test_download_models_without_network(empty_models_dir: Path):
     message = str(caught.value)
     assert message.startswith("no network access to nohub.invalid")
     assert "copy the model folders into" in message
-    assert "iic--speech_seaco_paraformer_large_asr_nat-zh-cn-16k-common-vocab8404-pytorch" in (
-        message)
+    assert "iic--SenseVoiceSmall" in message  # the default recogniser
+    # SenseVoice punctuates itself: no punctuation model is fetched for it.
+    assert "punc_ct-transformer" not in message
+    # One folder per language of the default text models.
     assert "IDEA-CCNL--Erlangshen-Roberta-110M-Sentiment" in message
+    assert "cardiffnlp--twitter-roberta-base-sentiment-latest" in message
 
 
 @pytest.mark.usefixtures("no_network")

@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     asr_backend: Literal["auto", "funasr", "whisper"] = Field(
         "auto", validation_alias=_env("VOICEMOOD_ASR_BACKEND")
     )
-    asr_model: str = Field("paraformer-zh", validation_alias=_env("VOICEMOOD_ASR_MODEL"))
+    #: SenseVoice-Small: zh/en/yue/ja/ko with its own language ID and emotion (README,
+    #: "Models: two tiers"); paraformer-zh is the Mandarin alternative.
+    asr_model: str = Field("iic/SenseVoiceSmall", validation_alias=_env("VOICEMOOD_ASR_MODEL"))
     vad_model: str = Field("fsmn-vad", validation_alias=_env("VOICEMOOD_VAD_MODEL"))
     punc_model: str = Field("ct-punc", validation_alias=_env("VOICEMOOD_PUNC_MODEL"))
     whisper_model: str = Field("", validation_alias=_env("VOICEMOOD_WHISPER_MODEL"))
