@@ -13,9 +13,10 @@ import httpx
 import pytest
 
 from adapters.web.app import RunningWeb
-from adapters.web.auth import Access, LoginGuard, TooManyLogins
+from adapters.web.auth import Access, LoginGuard, TooManyLogins, WebAccessError
 from inference.engine import InferenceEngine
 from tests.conftest import make_settings
+from tests.test_cli import run_cli
 from tests.web_fixtures import web_server
 
 ALICE = ("alice", "wonderland")
@@ -107,3 +108,21 @@ async def test_api_basic_guesses_are_limited_and_a_success_clears_them(
             assert (await c.get("/api/history", auth=("bob", "wrong"))).status_code == 401
         locked = await c.get("/api/history", auth=BOB)
         assert locked.status_code == 429, locked.text
+
+
+@pytest.mark.parametrize("users", ["api:s3cr3t-pw", "alice:wonderland,api:0th3r-pw"])
+def test_a_login_named_api_is_refused_at_start(users: str, tmp_path: Path) -> None:
+    # `api` is whose history the API token's calls go to: a login of that name shared it.
+    out = run_cli(["web"], tmp_path, timeout=120, VOICEMOOD_WEB_USERS=users)
+    assert out.returncode == 2
+    assert out.stderr == ("voicemood web: VOICEMOOD_WEB_USERS: the login name 'api' is "
+                          "reserved for the history of calls made with VOICEMOOD_API_TOKEN; "
+                          "choose another name\n")
+    assert "-pw" not in out.stdout + out.stderr  # no password echoed
+
+
+def test_an_htpasswd_login_named_api_is_refused_too(tmp_path: Path) -> None:
+    users = tmp_path / "users.htpasswd"
+    users.write_text(ALICE_BCRYPT.replace("alice:", "api:") + "\n")
+    with pytest.raises(WebAccessError, match="the login name 'api' is reserved"):
+        Access.from_settings(make_settings(tmp_path, web_users=str(users)))

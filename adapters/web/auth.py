@@ -145,6 +145,12 @@ class Access:
         logins = parse_users(raw) if raw else {}
         token = settings.api_token.get_secret_value().strip() if settings.api_token else ""
         host = settings.web_host if host is None else host
+        if API_USER in logins:
+            # The token's calls are stored as this user: a login of that name would read
+            # and add to the token's history (and the token holder to the login's).
+            raise WebAccessError(
+                f"VOICEMOOD_WEB_USERS: the login name {API_USER!r} is reserved for the "
+                "history of calls made with VOICEMOOD_API_TOKEN; choose another name")
         if not logins and not is_loopback(host):
             raise WebAccessError(
                 f"VOICEMOOD_WEB_HOST={host} is not a loopback address, and without "
