@@ -96,3 +96,11 @@ models-status: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+
+# The Docker image and the compose stack, built and run for real: a voice note through a fake
+# Telegram, a worker killed mid-note, the history kept across `down` (scripts/docker_smoke.py,
+# docs/deploy.md). Needs a Docker daemon and docker-compose and takes minutes: not in `test`.
+# Only the runtime venv is needed (aiohttp for the fake Telegram, PyYAML).
+.PHONY: docker-smoke
+docker-smoke: install
+	$(BIN)/python scripts/docker_smoke.py
