@@ -7,6 +7,7 @@ proves the Whisper route; the offline Whisper and the recordings are real.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -19,8 +20,12 @@ import torch
 from inference.asr_routing import RoutedAsr, Speaks, choose_route, describe_routes, speaks_of
 from inference.backends import load_asr, plan
 from inference.config import InferenceConfig
+from inference.device import resolve_device
 from tests.conftest import MODELS_DIR
 from tests.tiny_models import builder
+
+#: Where the models under test run: VOICEMOOD_DEVICE (auto, cpu, cuda, cuda:N), default cpu.
+DEVICE = resolve_device(os.environ.get("VOICEMOOD_DEVICE", "cpu"))
 
 ZH = Speaks(frozenset({"zh"}), identifies=False)
 SENSEVOICE = Speaks(frozenset({"zh", "en", "yue", "ja", "ko"}), identifies=True)
@@ -114,7 +119,7 @@ def _clip(path: Path) -> np.ndarray:
 def test_english_goes_to_whisper_and_mandarin_to_paraformer(
     tiny: dict[str, str], shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    asr = load_asr(_config(tiny), "cpu")
+    asr = load_asr(_config(tiny), DEVICE)
     assert isinstance(asr, RoutedAsr) and asr.route == "whisper"
     assert asr.whisper is not None
     batches: list[int] = []
@@ -143,7 +148,7 @@ def test_english_goes_to_whisper_and_mandarin_to_paraformer(
 @pytest.mark.shared_data
 def test_one_language_configured_needs_no_whisper(tiny: dict[str, str],
                                                    shared_data: Path) -> None:
-    asr = load_asr(_config(tiny, languages=("zh",)), "cpu")
+    asr = load_asr(_config(tiny, languages=("zh",)), DEVICE)
     assert isinstance(asr, RoutedAsr) and asr.route == "fixed" and asr.whisper is None
     # Only Mandarin is expected, so even an English recording is read by Paraformer as zh.
     (out,) = asr.transcribe_batch([_clip(shared_data / EN_CLIP)])
