@@ -313,5 +313,8 @@ def model_class(source: str) -> str:
 
 
 def is_sensevoice(source: str) -> bool:
-    """True for SenseVoice (a hub id or a folder whose config.yaml names the class)."""
-    return "sensevoice" in (model_class(source) + " " + source).lower()
+    """True for SenseVoice: a folder whose config.yaml names the class, or (no such folder) a
+    hub id that names it. The class wins over the name, so a Paraformer fine-tune kept in a
+    folder called "sensevoice-..." is still read as Paraformer."""
+    found = model_class(source)
+    return "sensevoice" in (found or source).lower()

@@ -69,7 +69,8 @@ def speaks_of(model_class: str, model_id: str) -> Speaks:
     language only in their name: ``paraformer-en`` and the ``..._asr_nat-en-...`` ids are
     English, every other Paraformer (``paraformer-zh``, SeACo, a local folder) Mandarin.
     """
-    if "sensevoice" in model_class.lower() or "sensevoice" in model_id.lower():
+    # The class, when a local config.yaml names it, wins over the name.
+    if "sensevoice" in (model_class or model_id).lower():
         return Speaks(frozenset(SENSEVOICE_LANGUAGES), identifies=True)
     name = model_id.lower().replace("_", "-")
     english = "paraformer-en" in name or "nat-en-" in name

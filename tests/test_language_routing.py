@@ -63,6 +63,8 @@ def test_choose_route(speaks: Speaks, languages: list[str], route: str) -> None:
         ("Paraformer", "/models/my-folder", {"zh"}, False),
         ("SenseVoiceSmall", "/models/anything", {"zh", "en", "yue", "ja", "ko"}, True),
         ("", "iic/SenseVoiceSmall", {"zh", "en", "yue", "ja", "ko"}, True),
+        # The folder's class wins over its name.
+        ("Paraformer", "/models/sensevoice-like-name", {"zh"}, False),
     ],
 )
 def test_speaks_of(model_class: str, model_id: str, languages: set[str],
