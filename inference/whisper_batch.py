@@ -141,7 +141,9 @@ def hear_clips(asr: WhisperAsr, clips: Sequence[Clip],
                 handed = [k for k, s in enumerate(active) if not keep(s.language)]
                 for k in handed:
                     heard[active[k].index] = Heard(active[k].language, None)
-                    states.remove(active[k])
+                # By identity: the states hold arrays, which dataclass equality cannot compare.
+                gone = {id(active[k]) for k in handed}
+                states = [s for s in states if id(s) not in gone]
                 kept = [k for k in range(len(active)) if k not in handed]
                 active = [active[k] for k in kept]
                 windows = [windows[k] for k in kept]
