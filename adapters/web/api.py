@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.web.auth import API_USER, LOCAL_USER, Access, TooManyLogins, basic_credentials
 from bot.analysis import Sender, error_json
@@ -53,6 +54,9 @@ STATUS = {
 #: Multipart framing (boundaries, part headers, a ``store`` field) on top of the audio.
 MULTIPART_SLACK = 16 * 1024
 MAX_HISTORY = 100
+#: The API's upload route and Gradio's (the page's recordings and files arrive there).
+API_UPLOAD = "/api/analyze"
+PAGE_UPLOAD = "/gradio_api/upload"
 
 
 class ApiError(Exception):
@@ -66,7 +70,86 @@ class ApiError(Exception):
 
 
 class _BodyTooLarge(MultiPartException):
-    """Raised from the body reader; starlette's parser then closes its temporary files."""
+    """Raised from the body reader; starlette's parser then closes its temporary files.
+
+    Gradio's parser closes and deletes its files too, and answers 413 because the message
+    says "maximum allowed size".
+    """
+
+
+class _UploadAborted(MultiPartException):
+    """The client went away mid-body: Gradio's parser then deletes its partial files."""
+
+
+class UploadAdmission:
+    """ASGI middleware: admit an upload before a byte of its body is read.
+
+    For ``POST /api/analyze`` and Gradio's ``POST /gradio_api/upload``: a declared
+    ``Content-Length`` over the limit (plus multipart framing) is answered 413 ``too_large``,
+    and while the analysis queue is full 503 ``busy`` with ``Retry-After``, both unread
+    (the bodies used to be buffered first: 30 parallel 45 MB uploads took the server from
+    0.7 to 2.0 GB). Gradio's upload is also counted as it streams (a chunked body declares
+    no length; Gradio caps each file, not the body) and cut off over the limit, and a
+    client that disconnects mid-body makes Gradio delete its partial file (it kept it).
+    The API route counts its own body (:func:`_read_upload`).
+    """
+
+    def __init__(self, app: ASGIApp, service: AnalysisService, limit: int) -> None:
+        self.app = app
+        self.service = service
+        self.limit = limit
+
+    def _busy(self) -> Busy | None:
+        # The in-process pipeline's admission count; a remote pipeline has none here and
+        # admits in its own run().
+        pipeline = self.service.pipeline
+        admitted = getattr(pipeline, "admitted_jobs", None)
+        if admitted is None or admitted < self.service.settings.queue_size:
+            return None
+        wait = pipeline.estimated_wait_s()
+        return Busy(f"voicemood is busy right now; please try again in about {wait:.0f} s.",
+                    retry_after_s=wait)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "").rstrip("/")
+        if (scope["type"] != "http" or scope["method"] != "POST"
+                or path not in (API_UPLOAD, PAGE_UPLOAD)):
+            await self.app(scope, receive, send)
+            return
+        ceiling = self.limit + MULTIPART_SLACK
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        refusal: ApiError | None = None
+        if declared.isdigit() and int(declared) > ceiling:
+            refusal = _too_large(self.limit)
+        elif (busy := self._busy()) is not None:
+            refusal = ApiError("busy", str(busy), headers={
+                "Retry-After": str(max(1, math.ceil(busy.retry_after_s)))})
+        if refusal is not None:
+            log.info("upload to %s refused unread: %s", path, refusal.code)
+            response = _error_response({"error": {"code": refusal.code,
+                                                  "message": refusal.message}},
+                                       refusal.headers)
+            await response(scope, receive, send)
+            return
+        if path == API_UPLOAD:
+            await self.app(scope, receive, send)
+            return
+        received = 0
+        ended = False
+
+        async def counted() -> Message:
+            nonlocal received, ended
+            message = await receive()
+            if message["type"] == "http.disconnect" and not ended:
+                raise _UploadAborted("the client disconnected before the upload ended")
+            received += len(message.get("body", b""))
+            ended = not message.get("more_body", False)
+            if received > ceiling:
+                raise _BodyTooLarge(f"File size exceeded maximum allowed size of "
+                                    f"{self.limit} bytes.")
+            return message
+
+        await self.app(scope, counted, send)
 
 
 def _error_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:

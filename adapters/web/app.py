@@ -49,7 +49,12 @@ from starlette.responses import JSONResponse  # noqa: E402
 from starlette.types import ASGIApp, Message, Receive, Scope, Send  # noqa: E402
 
 from adapters.web import texts  # noqa: E402
-from adapters.web.api import PLATFORM, build_api, install_error_handlers  # noqa: E402
+from adapters.web.api import (  # noqa: E402
+    PLATFORM,
+    UploadAdmission,
+    build_api,
+    install_error_handlers,
+)
 from adapters.web.auth import LOCAL_USER, Access, TooManyLogins  # noqa: E402
 from bot import wording  # noqa: E402
 
@@ -302,6 +307,7 @@ def build_app(service: AnalysisService, settings: Settings, access: Access) -> F
     # the event loop) and copy any server path a client put in a FileData.
     demo.has_launched = True
     mounted.add_middleware(LoginLimit, access=access)
+    mounted.add_middleware(UploadAdmission, service=service, limit=settings.max_audio_bytes)
     return mounted
 
 
