@@ -8,18 +8,18 @@ non-commercial data (RAVDESS) trains it; RAVDESS only measures it.
 
 Features (:func:`prosody_features`), all relative to the clip itself except two:
 
-==================  ================================================================
-feature             meaning
-==================  ================================================================
+====================  ================================================================
+feature               meaning
+====================  ================================================================
 band_50 .. band_4000  share of the voiced frames' energy in 50-300, 300-800, 800-1500,
-                    1500-2500, 2500-4000 and 4000-8000 Hz, in dB: the long-term
-                    spectrum's shape. Vocal effort flattens it (more energy above
-                    1 kHz, less in the first harmonics), whatever the loudness.
-f0_st               median F0 in semitones above 100 Hz: raised voices rise (a
-                    population norm, as the clip gives no speaker reference)
-level_dbfs          speech level *before* loudness normalisation: a fixed prior
-                    term, not learnt (below)
-==================  ================================================================
+                      1500-2500, 2500-4000 and 4000-8000 Hz, in dB: the long-term
+                      spectrum's shape. Vocal effort flattens it (more energy above
+                      1 kHz, less in the first harmonics), whatever the loudness.
+f0_st                 median F0 in semitones above 100 Hz: raised voices rise (a
+                      population norm, as the clip gives no speaker reference)
+level_dbfs            speech level *before* loudness normalisation: a fixed prior
+                      term, not learnt (below)
+====================  ================================================================
 
 Why not the earlier hand-set rule (level, >1 kHz share, pitch rise and spread, loudness
 range, syllable rate): on calm read speech from many speakers it called a third of the
