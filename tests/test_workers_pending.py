@@ -8,20 +8,21 @@ them, a worker starts, and every note gets exactly one reply and one history row
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import sqlite3
 import subprocess
 import sys
-import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import pytest
 import redis
 
 from tests import fake_telegram as fk
 from tests.audio_factory import speech_file
 from tests.redis_fixture import RedisServer, redis_server  # noqa: F401  (fixture)
 from tests.test_workers import TOKEN, Worker, clean_env
+from tests.waiting import until
 
 
 def rows(db: Path, sql: str) -> list[tuple]:
@@ -37,34 +38,53 @@ def rows(db: Path, sql: str) -> list[tuple]:
         con.close()
 
 
-async def until(predicate, within: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    """Wait (without blocking the fake server's loop) until ``predicate()`` is true."""
-    deadline = time.monotonic() + within
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
+@pytest.fixture
+async def fake() -> AsyncIterator[fk.FakeTelegram]:
+    """The fake Telegram Bot API in this process, stopped at the end of the test."""
+    server = fk.FakeTelegram(TOKEN)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes] | Worker]]:
+    """Subprocesses the test starts; each still running at its end is ended: terminated,
+    killed if it does not stop."""
+    procs: list[subprocess.Popen[bytes] | Worker] = []
+    yield procs
+    for proc in procs:
+        if isinstance(proc, Worker):
+            proc.stop()
+            continue
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
 
 
 async def test_serve_killed_with_notes_pending_answers_each_once_after_restart(
-        tmp_path: Path, redis_server: RedisServer) -> None:  # noqa: F811
-    fake = fk.FakeTelegram(TOKEN)
-    await fake.start()
+        tmp_path: Path, redis_server: RedisServer, fake: fk.FakeTelegram,  # noqa: F811
+        processes: list[subprocess.Popen[bytes] | Worker]) -> None:
     db = tmp_path / "front.db"
     env = clean_env(tmp_path, redis_server.url, VOICEMOOD_DB=str(db),
                     TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=fake.api_base,
                     TELEGRAM_FILE_BASE_URL=fake.file_base)
     queue = redis.Redis.from_url(redis_server.url)
     alice = fk.user(1001, "Alice", "en")
-    procs: list[subprocess.Popen[bytes]] = []
 
     def serve(name: str) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], cwd=tmp_path,
                                 env=env, stdout=(tmp_path / f"{name}.log").open("wb"),
                                 stderr=subprocess.STDOUT)
-        procs.append(proc)
+        processes.append(proc)
         return proc
 
-    worker = None
     try:
         first = serve("serve1")
         await until(lambda: fake.calls_to("getUpdates"), 60, "the first serve to poll")
@@ -88,6 +108,7 @@ async def test_serve_killed_with_notes_pending_answers_each_once_after_restart(
         # The restarted serve sends the notes again (the dead one's tasks still wait too).
         await until(lambda: queue.llen("voicemood") == 6, 60, "the resumed notes' tasks")
         worker = Worker("w", tmp_path, redis_server.url)
+        processes.append(worker)
 
         def replies() -> dict[int, int]:
             counts: dict[int, int] = {}
@@ -100,18 +121,15 @@ async def test_serve_killed_with_notes_pending_answers_each_once_after_restart(
         # The dead serve's tasks are analysed too, but nobody waits for them: no reply more.
         await until(lambda: queue.llen("voicemood") == 0 and not queue.hlen("unacked"), 120,
                     "the queue to drain")
-        await asyncio.sleep(2)
+        # Nothing is left that could still send a reply: the worker took all six tasks (the
+        # broker holds none) and serve completed every note it resumed.
+        await until(lambda: len(worker.received()) == 6, 30, "the worker's six tasks")
+        await until(lambda: rows(db, "SELECT * FROM pending_notes") == [], 60,
+                    "serve to complete the resumed notes")
         assert {m: replies().get(m) for m in sent_ids} == {m: 1 for m in sent_ids}
         history = rows(db, "SELECT message_id, transcript FROM analyses ORDER BY message_id")
         assert [int(m) for m, _ in history] == sorted(sent_ids)  # each note once
-        assert rows(db, "SELECT * FROM pending_notes") == []
         assert "morning" in history[0][1].lower()
+        assert len(set(worker.received())) == 6  # no task was handed out twice
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=30)
-        if worker is not None:
-            worker.stop()
         queue.close()
-        await fake.stop()
