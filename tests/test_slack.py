@@ -38,6 +38,7 @@ from adapters.slack import (
     serve_slack,
 )
 from adapters.slack.files import token_allowed
+from app.wiring import open_service
 from bot.analysis import Analysis, Sender
 from bot.core.service import AnalysisService
 from inference.types import FusedEmotion, TextReading, VoiceReading
@@ -201,7 +202,7 @@ async def running(tmp_path: Path, engine: Any, fake: FakeSlack, *,
     }
     values.update(overrides)
     settings = make_settings(tmp_path, **values)
-    service = await AnalysisService.create(settings, engine=engine)
+    service = await open_service(settings, engine=engine)  # broker mode: the Celery client
     bot = SlackBot(service, settings, working_after_s=working_after_s, max_tasks=max_tasks,
                    clock=clock)
     server = asyncio.create_task(serve_slack(service, settings, bot=bot, host="127.0.0.1"))
