@@ -8,9 +8,10 @@ or Chinese, chosen from the browser's ``Accept-Language`` and switchable on the 
 Works offline: Gradio's analytics are off, the default theme's fonts come with Gradio (a
 ``GoogleFont`` theme would fetch from Google), FastAPI's docs pages (which load Swagger from
 a CDN) are off, and there is no server-side rendering through Node. An uploaded or
-recorded clip is read and its file deleted at once (a clip uploaded and never analysed is
-swept from Gradio's cache within minutes). The trend chart goes to the browser inline, so
-it is never written to disk.
+recorded clip is read and its file deleted at once, with its content-hash folder (a clip
+uploaded and never analysed is swept from Gradio's cache within minutes; anything else left
+in the upload folder, which is ours, by :func:`sweep_uploads` after ten). The trend chart
+goes to the browser inline, so it is never written to disk.
 
 An event's clip is only ever a file that Gradio's upload route wrote. A client names the
 clip of an ``analyze`` event by a server path (a ``FileData``), so two checks stand between
@@ -30,6 +31,8 @@ import logging
 import os
 import socket
 import stat
+import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
@@ -39,6 +42,11 @@ from zoneinfo import ZoneInfo
 
 # Before Gradio is imported: it reads the setting at import time as well as per Blocks.
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+#: Gradio's upload folder unless the operator names one: ours alone (per system user, mode
+#: 0700), so that sweeping it (:func:`sweep_uploads`) touches nothing of another program's,
+#: and leftovers of an earlier run are found again at the next start.
+UPLOAD_FOLDER = os.path.join(tempfile.gettempdir(), f"voicemood-gradio-{os.getuid()}")
+os.environ.setdefault("GRADIO_TEMP_DIR", UPLOAD_FOLDER)
 
 import gradio as gr  # noqa: E402
 import uvicorn  # noqa: E402
@@ -76,6 +84,11 @@ RECENT_NOTES = 20
 PERIODS = ["7", "30", "90"]
 #: Seconds between sweeps of Gradio's cache, and the age at which its files go.
 CACHE_SWEEP = (60, 120)
+#: Age (seconds since last written) at which anything left in the upload folder goes: a
+#: file Gradio's own sweep does not know (an upload cut off before its end, a run killed
+#: mid-analysis), and the empty content-hash folders each upload leaves. Ten minutes: an
+#: upload still being written has a fresh mtime.
+STALE_UPLOAD_S = 600.0
 
 
 def _user(request: gr.Request | None) -> str:
@@ -118,11 +131,77 @@ def _read_upload(path: str, uploaded: Collection[str], max_bytes: int) -> bytes:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(real)
+        # Gradio puts each upload in a folder named by its hash: that goes too, when empty.
+        parent = os.path.dirname(real)
+        if parent != folder:
+            with contextlib.suppress(OSError):
+                os.rmdir(parent)
     if len(data) > max_bytes:
         raise TooLarge(f"The file is over the limit of {max_bytes / 1e6:.1f} MB.")
     if not data:
         raise EmptyInput("The file is empty.")
     return data
+
+
+def sweep_uploads(folder: str, max_age_s: float = STALE_UPLOAD_S) -> int:
+    """Delete files and empty folders under ``folder`` untouched for ``max_age_s`` seconds.
+
+    Blocking (a thread's work). Returns how many entries went. Only what Gradio left: the
+    upload folder is ours (:data:`UPLOAD_FOLDER`) unless ``GRADIO_TEMP_DIR`` names another.
+    """
+    cutoff = time.time() - max_age_s
+    gone = 0
+    emptied: set[str] = set()  # deleting inside a folder makes its own mtime fresh
+    for root, dirs, files in os.walk(folder, topdown=False):
+        for name in files:
+            path = os.path.join(root, name)
+            with contextlib.suppress(OSError):
+                if os.lstat(path).st_mtime < cutoff:
+                    os.unlink(path)
+                    gone += 1
+                    emptied.add(root)
+        for name in dirs:
+            path = os.path.join(root, name)
+            # rmdir takes only an empty folder; a fresh one may be about to get its upload.
+            with contextlib.suppress(OSError):
+                if path in emptied or os.lstat(path).st_mtime < cutoff:
+                    os.rmdir(path)
+                    gone += 1
+                    emptied.add(root)
+    return gone
+
+
+def own_upload_folder() -> str:
+    """Gradio's upload folder, made ours (mode 0700) when it is :data:`UPLOAD_FOLDER`.
+
+    Raises :class:`RuntimeError` (one line for the operator) when that path exists and is
+    not a folder of this system user: in a shared temp folder another user could have made
+    it first and would read every upload.
+    """
+    folder = get_upload_folder()
+    if os.path.abspath(folder) != os.path.abspath(UPLOAD_FOLDER):
+        return folder  # the operator's GRADIO_TEMP_DIR: theirs to set up
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(folder, 0o700)
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise RuntimeError(f"the web page's upload folder {folder} is not a folder of this "
+                           "user; remove it or set GRADIO_TEMP_DIR to a folder of your own")
+    os.chmod(folder, 0o700)
+    return folder
+
+
+async def _sweep_forever(every_s: float) -> None:
+    """:func:`sweep_uploads` now and every ``every_s`` seconds, until cancelled."""
+    while True:
+        try:
+            gone = await asyncio.to_thread(sweep_uploads, get_upload_folder())
+        except OSError as exc:  # a missing or unreadable folder: try again next round
+            log.warning("could not sweep the upload folder: %s", exc)
+        else:
+            if gone:
+                log.info("swept %d stale entries from the upload folder", gone)
+        await asyncio.sleep(every_s)
 
 
 def _tag_md(a: Analysis) -> str:
@@ -406,9 +485,15 @@ class RunningWeb:
     server: uvicorn.Server
     task: asyncio.Task[None]
     sock: socket.socket
+    #: Sweeps the upload folder (:func:`sweep_uploads`) while the server runs.
+    sweeper: asyncio.Task[None] | None = None
 
     async def stop(self) -> None:
         """Finish open requests and close the listening socket."""
+        if self.sweeper is not None:
+            self.sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.sweeper
         self.server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
@@ -426,6 +511,7 @@ async def start_web(service: AnalysisService, settings: Settings,
     if port is None:  # 0 (tests): any free port
         port = settings.web_port or DEFAULT_PORT
     access = Access.from_settings(settings, host)
+    own_upload_folder()
     app = build_app(service, settings, access)
     sock = _bind(host, port)
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on",
@@ -442,7 +528,9 @@ async def start_web(service: AnalysisService, settings: Settings,
     url = f"http://{shown}:{sock.getsockname()[1]}/"
     log.info("web page and JSON API at %s (%s)", url,
              "local user, no login" if access.open else f"{len(access.logins)} logins")
-    return RunningWeb(url, server, task, sock)
+    # Also at start: what a killed earlier run left in the folder goes now.
+    sweeper = asyncio.create_task(_sweep_forever(CACHE_SWEEP[0]), name="web-upload-sweep")
+    return RunningWeb(url, server, task, sock, sweeper)
 
 
 @contextlib.asynccontextmanager
