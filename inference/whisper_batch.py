@@ -30,15 +30,22 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from inference.transcript_text import ZH_PROMPT, join_text, to_simplified
-from inference.types import Clip, Transcript
+from inference.types import Clip, ModelInfo, Transcript
 
-if TYPE_CHECKING:
-    from inference.asr_whisper import WhisperAsr
+
+class WhisperAsr(Protocol):
+    """What batch decoding needs of :class:`inference.asr_whisper.WhisperAsr` (named here,
+    not imported, so the backend and its batch decoder do not import each other)."""
+
+    model: Any  # faster_whisper.WhisperModel
+    info: ModelInfo
+    languages: list[str]
+    beam_size: int
 
 #: WhisperModel.transcribe's defaults, which the single-clip path used.
 BEST_OF = 5
