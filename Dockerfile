@@ -105,7 +105,9 @@ RUN useradd --create-home --uid 10001 voicemood \
     && chmod 0755 /usr/local/bin/voicemood-healthcheck
 USER voicemood
 WORKDIR /app
-VOLUME ["/data"]
+# No VOLUME instruction: it would give every worker and Flower container an empty anonymous
+# volume that `docker compose down` leaves behind. Mount the history where it lives:
+# compose.yaml's `history` volume, or `docker run -v voicemood-history:/data ...`.
 
 # 6006: web page and JSON API (VOICEMOOD_WEB_PORT; a non-loopback VOICEMOOD_WEB_HOST needs
 # VOICEMOOD_WEB_USERS), 8443: Telegram webhook, 3000: Slack Events API, 9100: /healthz and
