@@ -44,7 +44,7 @@ from inference.voice_emotion2vec import (
     load_emotion2vec,
     reading_from_scores,
 )
-from tests.tiny_models import builder, spoken_clip
+from tests.tiny_models import builder, one_torch_thread, spoken_clip
 
 SR = 16_000
 #: Where the models under test run: VOICEMOOD_DEVICE (auto, cpu, cuda, cuda:N), default cpu.
@@ -55,16 +55,8 @@ DEVICE = resolve_device(os.environ.get("VOICEMOOD_DEVICE", "cpu"))
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_torch_thread() -> Iterator[None]:
-    """Run this module's models on one torch thread, restored afterwards.
-
-    funasr records the thread count at load time and re-applies it on every call, so the
-    backends below are module-scoped and load inside this fixture. Tiny models gain nothing
-    from threads, and on a busy 2-core machine torch's spinning workers made calls 3x slower.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():  # see tests/tiny_models.py: funasr keeps the count it loads with
+        yield
 
 
 @pytest.fixture(scope="session")

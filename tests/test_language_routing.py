@@ -15,14 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from inference.asr_routing import RoutedAsr, Speaks, choose_route, describe_routes, speaks_of
 from inference.backends import load_asr, plan
 from inference.config import InferenceConfig
 from inference.device import resolve_device
 from tests.conftest import MODELS_DIR
-from tests.tiny_models import builder
+from tests.tiny_models import builder, one_torch_thread
 
 #: Where the models under test run: VOICEMOOD_DEVICE (auto, cpu, cuda, cuda:N), default cpu.
 DEVICE = resolve_device(os.environ.get("VOICEMOOD_DEVICE", "cpu"))
@@ -88,11 +87,8 @@ def test_describe_routes() -> None:
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_torch_thread() -> Iterator[None]:
-    """Tiny models gain nothing from threads; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():  # see tests/tiny_models.py: funasr keeps the count it loads with
+        yield
 
 
 @pytest.fixture(scope="module")

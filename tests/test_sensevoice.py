@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from inference.asr_routing import RoutedAsr
 from inference.asr_sensevoice import AsrEmotion, SenseVoiceAsr, parse_rich
@@ -24,7 +23,7 @@ from inference.types import Transcript
 from tests.audio_factory import speech_file
 from tests.conftest import MODELS_DIR
 from tests.test_cli import run_cli
-from tests.tiny_models import builder, spoken_clip
+from tests.tiny_models import builder, one_torch_thread, spoken_clip
 
 #: Where the models under test run: VOICEMOOD_DEVICE (auto, cpu, cuda, cuda:N), default cpu.
 DEVICE = resolve_device(os.environ.get("VOICEMOOD_DEVICE", "cpu"))
@@ -51,11 +50,8 @@ def test_parse_rich(raw: str, parsed: tuple[str, str, str]) -> None:
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_torch_thread() -> Iterator[None]:
-    """Tiny models gain nothing from threads; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():  # see tests/tiny_models.py: funasr keeps the count it loads with
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from inference.backends import load_text, plan
 from inference.config import InferenceConfig
@@ -23,7 +22,7 @@ from inference.text_emotion_by_language import (
     parse_text_models,
 )
 from inference.text_emotion_lexicon import LexiconTextEmotion
-from tests.tiny_models import builder
+from tests.tiny_models import builder, one_torch_thread
 
 #: Where the models under test run: VOICEMOOD_DEVICE (auto, cpu, cuda, cuda:N), default cpu.
 DEVICE = resolve_device(os.environ.get("VOICEMOOD_DEVICE", "cpu"))
@@ -57,10 +56,8 @@ def test_parse_text_labels() -> None:
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_torch_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():  # see tests/tiny_models.py: funasr keeps the count it loads with
+        yield
 
 
 @pytest.fixture(scope="module")
