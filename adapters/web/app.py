@@ -204,6 +204,15 @@ async def _sweep_forever(every_s: float) -> None:
         await asyncio.sleep(every_s)
 
 
+def _refusal(message: str, t: dict[str, str]) -> gr.Error:
+    """The toast for a refusal, titled in the page's language.
+
+    ``print_exception=False``: Gradio otherwise prints every raised gr.Error's traceback
+    (~16 lines) to the server's stderr; the handler logs the one line that matters.
+    """
+    return gr.Error(message, title=t["error"], print_exception=False)
+
+
 def _tag_md(a: Analysis) -> str:
     return "### " + wording.tag_line(a.label, a.emotion.confidence, a.emotion.valence)
 
@@ -247,7 +256,7 @@ def build_demo(service: AnalysisService, settings: Settings) -> gr.Blocks:
         """One recorded or uploaded clip -> tag, readings, transcript, details, timings."""
         t = texts.ui(lang)
         if not path:
-            raise gr.Error(t["no_audio"])
+            raise _refusal(t["no_audio"], t)
         progress(0.1, desc=t["working"])
         user = _user(request)
         try:
@@ -258,11 +267,14 @@ def build_demo(service: AnalysisService, settings: Settings) -> gr.Blocks:
                                                            uuid.uuid4().hex))
         except NotUploaded:
             log.warning("web user %r named a file that was not uploaded; refused", user)
-            raise gr.Error(t["not_uploaded"]) from None
+            raise _refusal(t["not_uploaded"], t) from None
         except Exception as exc:
-            if error_json(exc)["error"]["code"] == "internal":
+            code = error_json(exc)["error"]["code"]
+            if code == "internal":
                 log.exception("analysis of a web upload failed")
-            raise gr.Error(wording.error_reply(exc, lang, settings)) from None
+            else:  # a refusal is the person's file, not our fault: one line, no traceback
+                log.info("web upload refused: %s", code)
+            raise _refusal(wording.error_reply(exc, lang, settings), t) from None
         return [*_result(analysis, lang), analysis]
 
     async def show_history(days: str, lang: str, request: gr.Request) -> list[Any]:

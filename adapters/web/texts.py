@@ -37,6 +37,7 @@ UI: dict[str, dict[str, str]] = {
         "signed_in": "Signed in as **{user}** · [log out]({logout})",
         "local": "Local use: no login, your notes are kept as user “local”.",
         "language": "Language",
+        "error": "Not analysed",
     },
     "zh": {
         "title": "# voicemood 语音情绪",
@@ -69,6 +70,7 @@ UI: dict[str, dict[str, str]] = {
         "signed_in": "已登录：**{user}** · [退出]({logout})",
         "local": "本机使用：无需登录，记录保存在用户 “local” 名下。",
         "language": "语言",
+        "error": "未能分析",
     },
 }
 

@@ -1,0 +1,73 @@
+"""The page's analyze event, driven over Gradio's own protocol against an in-process server
+(tests/web_fixtures.py), so its log and stderr can be read: a refusal is one INFO line,
+never a traceback (issue #20, item 5), and its toast is titled in the page's language
+(item 11)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from adapters.web.app import RunningWeb
+from inference.engine import InferenceEngine
+from tests.test_web_security import GradioClient, file_data
+from tests.web_fixtures import web_server
+
+NOT_AUDIO = b"this is not audio\n" * 40
+
+
+class Page(GradioClient):
+    """The page's protocol (tests/test_web_security.py) with the language the page is in."""
+
+    async def analyze_in(self, file: dict[str, Any], lang: str,
+                         timeout: float) -> dict[str, Any]:
+        config = (await self.http.get("/config")).json()
+        dep = next(d for d in config["dependencies"] if d.get("api_name") == "analyze")
+        session = uuid.uuid4().hex
+        joined = await self.http.post("/gradio_api/queue/join", json={
+            "data": [file, lang], "fn_index": dep["id"], "trigger_id": dep["targets"][0][0],
+            "session_hash": session, "event_data": None})
+        assert joined.status_code == 200, joined.text
+        return await asyncio.wait_for(self._completed(session), timeout)
+
+
+@pytest.fixture(scope="module")
+async def site(engine: InferenceEngine,
+               tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningWeb]:
+    async with web_server(engine, tmp_path_factory.mktemp("events")) as (web, _):
+        yield web
+
+
+@pytest.fixture
+async def page(site: RunningWeb) -> AsyncIterator[Page]:
+    async with httpx.AsyncClient(base_url=site.url, timeout=60) as http:
+        yield Page(http)
+
+
+@pytest.mark.parametrize(("lang", "title", "message"), [
+    ("en", "Not analysed", "That doesn't look like audio. Send a voice note or an audio file "
+                           "(ogg, mp3, m4a, mp4, webm, wav, flac)."),
+    ("zh", "未能分析", "这看起来不是音频。请发送语音消息或音频文件"
+                       "（ogg、mp3、m4a、mp4、webm、wav、flac）。"),
+])
+async def test_a_refusal_is_one_info_line_and_a_titled_toast(
+        page: Page, lang: str, title: str, message: str,
+        caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
+    path = await page.upload("notes.ogg", NOT_AUDIO)
+    caplog.set_level(logging.INFO)
+    capfd.readouterr()
+    done = await page.analyze_in(file_data(path), lang, timeout=120)
+    assert done["success"] is False
+    assert done["output"]["error"] == message, done
+    assert done["output"]["title"] == title
+    mine = [(r.levelname, r.getMessage()) for r in caplog.records
+            if r.name == "adapters.web.app"]
+    assert mine == [("INFO", "web upload refused: not_audio")]
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
