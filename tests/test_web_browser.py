@@ -21,7 +21,7 @@ from gradio.utils import get_upload_folder
 
 from adapters.web.app import RunningWeb
 from inference.engine import InferenceEngine
-from tests.audio_factory import speech_file
+from tests.audio_factory import speech_file, tone_or_silence
 from tests.conftest import REPO, SHARED_DATA
 from tests.web_fixtures import post_audio, web_server
 
@@ -114,14 +114,21 @@ def requested_urls(driver: WebDriver) -> list[str]:
     return urls
 
 
-def scenario(driver: WebDriver, url: str) -> None:
+def shown(driver: WebDriver, elem_id: str) -> bool:
+    """Whether the element is on the page and displayed."""
+    return any(e.is_displayed() for e in driver.find_elements(By.ID, elem_id))
+
+
+def scenario(driver: WebDriver, url: str, silent: Path) -> None:
     """What a person does on the page; runs in a thread beside the server's event loop."""
     log_in(driver, url, ALICE)
     wait_for(driver, lambda d: "Signed in as alice" in d.find_element(By.ID, "account").text)
+    # Before the first analysis there is no result area: no empty, unlabelled boxes.
+    assert not shown(driver, "result") and not shown(driver, "transcript")
 
     driver.find_element(By.ID, "analyse").click()  # nothing recorded yet: a clear refusal
-    wait_for(driver, lambda d: "Record or upload a voice note first." in
-             d.find_element(By.TAG_NAME, "body").text)
+    wait_for(driver, lambda d: d.find_element(By.ID, "status").text ==
+             "Not analysed: Record or upload a voice note first.")
     driver.find_element(By.CSS_SELECTOR, ".toast-close").click()
 
     driver.find_element(By.CSS_SELECTOR, "#clip input[type=file]").send_keys(str(RECORDING))
@@ -144,6 +151,18 @@ def scenario(driver: WebDriver, url: str) -> None:
     assert "language: en" in driver.find_element(By.ID, "details").text
     driver.save_screenshot(str(SCREENSHOTS / "web-analyse.png"))
 
+    # A refused note replaces the previous result; it does not sit beside it (#20.2).
+    driver.find_element(By.CSS_SELECTOR, "#clip button[aria-label='Clear']").click()
+    wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#clip input[type=file]"))
+    driver.find_element(By.CSS_SELECTOR, "#clip input[type=file]").send_keys(str(silent))
+    wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#clip audio, #clip .waveform"))
+    driver.find_element(By.ID, "analyse").click()
+    wait_for(driver, lambda d: d.find_element(By.ID, "status").text.startswith(
+        "Not analysed: "), 180, "refusal")
+    assert not shown(driver, "result") and not shown(driver, "transcript")
+    assert "movable" not in driver.find_element(By.TAG_NAME, "body").text
+    driver.find_element(By.CSS_SELECTOR, ".toast-close").click()
+
     tab(driver, "History")
     # The chart is there once its image has loaded (a broken image has no natural width).
     wait_for(driver, lambda d: d.execute_script(
@@ -163,7 +182,12 @@ def scenario(driver: WebDriver, url: str) -> None:
                if u.startswith(("http:", "https:", "ws:", "wss:")) and not u.startswith(url)]
     assert outside == [], outside
 
-    driver.get(url + "logout")
+    # Log out signs out this tab, in this tab (it used to open a new one).
+    driver.find_element(By.ID, "logout").click()
+    wait_for(driver, lambda d: d.find_elements(By.XPATH, "//button[normalize-space()='Login']"))
+    assert len(driver.window_handles) == 1
+    driver.get(url)  # and the login is over: the page asks again
+    wait_for(driver, lambda d: d.find_elements(By.XPATH, "//button[normalize-space()='Login']"))
     log_in(driver, url, BOB)
     tab(driver, "History")
     wait_for(driver, lambda d: "No voice notes" in d.find_element(By.ID, "trend").text)
@@ -174,5 +198,7 @@ def scenario(driver: WebDriver, url: str) -> None:
 
 @pytest.mark.skipif(not RECORDING.exists(), reason=f"{RECORDING} is not present "
                     "(../shared/data holds the real recordings)")
-async def test_page_in_a_real_browser(site: RunningWeb, browser: WebDriver) -> None:
-    await asyncio.to_thread(scenario, browser, site.url)
+async def test_page_in_a_real_browser(site: RunningWeb, browser: WebDriver,
+                                      tmp_path: Path) -> None:
+    silent = tone_or_silence(tmp_path, "silence", 2.0, "ogg")
+    await asyncio.to_thread(scenario, browser, site.url, silent)

@@ -1,11 +1,12 @@
 """The page's analyze event, driven over Gradio's own protocol against an in-process server
 (tests/web_fixtures.py), so its log and stderr can be read: a refusal is one INFO line,
-never a traceback (issue #20, item 5), and its toast is titled in the page's language
-(item 11)."""
+never a traceback (issue #20, item 5), shown in place of the result (item 2), and its
+toast is titled in the page's language (item 11)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -34,7 +35,22 @@ class Page(GradioClient):
             "data": [file, lang], "fn_index": dep["id"], "trigger_id": dep["targets"][0][0],
             "session_hash": session, "event_data": None})
         assert joined.status_code == 200, joined.text
-        return await asyncio.wait_for(self._completed(session), timeout)
+        return await asyncio.wait_for(self._messages(session), timeout)
+
+    async def _messages(self, session: str) -> dict[str, Any]:
+        """The event's final message, with the toasts it sent before as ``toasts``."""
+        toasts = []
+        async with self.http.stream("GET", "/gradio_api/queue/data",
+                                    params={"session_hash": session},
+                                    timeout=httpx.Timeout(30, read=None)) as stream:
+            async for line in stream.aiter_lines():
+                if line.startswith("data:"):
+                    message = json.loads(line[5:])
+                    if message.get("msg") == "log":
+                        toasts.append((message["level"], message["title"], message["log"]))
+                    if message.get("msg") == "process_completed":
+                        return {**message, "toasts": toasts}
+        raise AssertionError("the event stream ended without a result")
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +79,12 @@ async def test_a_refusal_is_one_info_line_and_a_titled_toast(
     caplog.set_level(logging.INFO)
     capfd.readouterr()
     done = await page.analyze_in(file_data(path), lang, timeout=120)
-    assert done["success"] is False
-    assert done["output"]["error"] == message, done
-    assert done["output"]["title"] == title
+    assert done["success"] is True, done
+    status, result_box, *_ = done["output"]["data"]
+    # The refusal stands where the result would be, and the result is hidden (#20.2).
+    assert status["value"] == f"**{title}**: {message}"
+    assert result_box["visible"] is False
+    assert done["toasts"] == [("warning", title, message)]
     mine = [(r.levelname, r.getMessage()) for r in caplog.records
             if r.name == "adapters.web.app"]
     assert mine == [("INFO", "web upload refused: not_audio")]

@@ -204,13 +204,17 @@ async def _sweep_forever(every_s: float) -> None:
         await asyncio.sleep(every_s)
 
 
-def _refusal(message: str, t: dict[str, str]) -> gr.Error:
-    """The toast for a refusal, titled in the page's language.
+def _refused(message: str, t: dict[str, str]) -> list[Any]:
+    """The analyse event's outputs for a refusal: the refusal where the result would be.
 
-    ``print_exception=False``: Gradio otherwise prints every raised gr.Error's traceback
-    (~16 lines) to the server's stderr; the handler logs the one line that matters.
+    Returned, not raised: a raised gr.Error left the previous note's result on the page
+    under red "Error" badges (it read as this file's result once the toast faded), and
+    Gradio printed its ~16-line traceback to the server's stderr. A toast, titled in the
+    page's language, still says it at once.
     """
-    return gr.Error(message, title=t["error"], print_exception=False)
+    gr.Warning(message, title=t["error"])
+    return [gr.update(value=f"**{t['error']}**: {message}"), gr.update(visible=False),
+            *_result(None, "en"), None]
 
 
 def _tag_md(a: Analysis) -> str:
@@ -256,7 +260,7 @@ def build_demo(service: AnalysisService, settings: Settings) -> gr.Blocks:
         """One recorded or uploaded clip -> tag, readings, transcript, details, timings."""
         t = texts.ui(lang)
         if not path:
-            raise _refusal(t["no_audio"], t)
+            return _refused(t["no_audio"], t)
         progress(0.1, desc=t["working"])
         user = _user(request)
         try:
@@ -267,15 +271,21 @@ def build_demo(service: AnalysisService, settings: Settings) -> gr.Blocks:
                                                            uuid.uuid4().hex))
         except NotUploaded:
             log.warning("web user %r named a file that was not uploaded; refused", user)
-            raise _refusal(t["not_uploaded"], t) from None
+            return _refused(t["not_uploaded"], t)
         except Exception as exc:
             code = error_json(exc)["error"]["code"]
             if code == "internal":
                 log.exception("analysis of a web upload failed")
             else:  # a refusal is the person's file, not our fault: one line, no traceback
                 log.info("web upload refused: %s", code)
-            raise _refusal(wording.error_reply(exc, lang, settings), t) from None
-        return [*_result(analysis, lang), analysis]
+            return _refused(wording.error_reply(exc, lang, settings), t)
+        return [gr.update(value=""), gr.update(visible=True), *_result(analysis, lang),
+                analysis]
+
+    def clearing(lang: str) -> list[Any]:
+        """Before each analysis: the previous note's result goes (it read as this note's)."""
+        return [gr.update(value=texts.ui(lang)["working"]), gr.update(visible=False),
+                *_result(None, lang), None]
 
     async def show_history(days: str, lang: str, request: gr.Request) -> list[Any]:
         """The trend summary, its chart and the recent notes of the signed-in user."""
@@ -312,7 +322,10 @@ def build_demo(service: AnalysisService, settings: Settings) -> gr.Blocks:
     def who(lang: str, request: gr.Request) -> str:
         t = texts.ui(lang)
         if request is not None and request.username:
-            return t["signed_in"].format(user=request.username, logout="logout")
+            # HTML, not Markdown: Gradio opens Markdown links in a new tab, which left this
+            # tab signed in. Gradio's /logout ends the login's sessions and shows the form.
+            link = f'<a href="logout" target="_self" id="logout">{html.escape(t["logout"])}</a>'
+            return t["signed_in"].format(user=html.escape(request.username), logout=link)
         return t["local"]
 
     async def on_load(request: gr.Request) -> list[Any]:
@@ -322,7 +335,7 @@ def build_demo(service: AnalysisService, settings: Settings) -> gr.Blocks:
     async def on_language(lang: str, days: str, last: Analysis | None,
                           request: gr.Request) -> list[Any]:
         return [*relabel(lang), who(lang, request), *_result(last, lang),
-                *await show_history(days, lang, request)]
+                gr.update(visible=last is not None), *await show_history(days, lang, request)]
 
     t = texts.ui("en")
     with gr.Blocks(title="voicemood", analytics_enabled=False,
@@ -332,23 +345,27 @@ def build_demo(service: AnalysisService, settings: Settings) -> gr.Blocks:
             with gr.Column(scale=4):
                 title = gr.Markdown(t["title"])
                 intro = gr.Markdown(t["intro"])
-                account = gr.Markdown(elem_id="account")
+                account = gr.HTML(elem_id="account")
             lang = gr.Radio([("English", "en"), ("中文", "zh")], value="en", scale=1,
                             label=t["language"], elem_id="language")
         with gr.Tab(t["tab_analyse"], elem_id="tab-analyse") as analyse_tab:
             clip = gr.Audio(sources=["upload", "microphone"], type="filepath",
                             label=t["audio"], elem_id="clip")
             run = gr.Button(t["analyse"], variant="primary", elem_id="analyse")
-            tag = gr.Markdown(label=t["tag"], show_label=True, container=True,
-                              elem_id="tag")
-            readings = gr.Markdown(label=t["readings"], show_label=True, container=True,
-                                   elem_id="readings")
-            transcript = gr.Textbox(label=t["transcript"], interactive=False, lines=3,
-                                    elem_id="transcript")
-            details = gr.Markdown(label=t["details"], show_label=True, container=True,
-                                  elem_id="details")
-            with gr.Accordion(t["timings"], open=False, elem_id="timings") as timings_panel:
-                timings = gr.JSON(show_label=False)
+            # Progress, then a refusal or nothing; empty (and so invisible) until a run.
+            status = gr.Markdown(elem_id="status")
+            with gr.Column(visible=False, elem_id="result") as result_box:
+                tag = gr.Markdown(label=t["tag"], show_label=True, container=True,
+                                  elem_id="tag")
+                readings = gr.Markdown(label=t["readings"], show_label=True, container=True,
+                                       elem_id="readings")
+                transcript = gr.Textbox(label=t["transcript"], interactive=False, lines=3,
+                                        elem_id="transcript")
+                details = gr.Markdown(label=t["details"], show_label=True, container=True,
+                                      elem_id="details")
+                with gr.Accordion(t["timings"], open=False,
+                                  elem_id="timings") as timings_panel:
+                    timings = gr.JSON(show_label=False)
         with gr.Tab(t["tab_history"], elem_id="tab-history") as history_tab:
             with gr.Row():
                 days = gr.Radio(PERIODS, value=PERIODS[0], label=t["days"], elem_id="days")
@@ -365,14 +382,18 @@ def build_demo(service: AnalysisService, settings: Settings) -> gr.Blocks:
         labelled = [title, intro, lang, analyse_tab, history_tab, clip, run, tag, readings,
                     transcript, details, timings_panel, days, refresh, trend, chart, recent]
         # The engine batches and refuses when full: Gradio must not serialise the calls.
-        run.click(analyse, inputs=[clip, lang], outputs=[*result, last], api_name="analyze",
-                  concurrency_limit=None)
+        shown = [status, result_box, *result, last]
+        run.click(clearing, inputs=[lang], outputs=shown, api_name=False, queue=False,
+                  show_progress="hidden").then(
+            analyse, inputs=[clip, lang], outputs=shown, api_name="analyze",
+            concurrency_limit=None, show_progress_on=[status])
         for trigger in (refresh.click, days.change, history_tab.select):
             trigger(show_history, inputs=[days, lang], outputs=history, api_name=False,
                     concurrency_limit=None)
         demo.load(on_load, outputs=[lang, account, *history], api_name=False)
         lang.change(on_language, inputs=[lang, days, last],
-                    outputs=[*labelled, account, *result, *history], api_name=False)
+                    outputs=[*labelled, account, *result, result_box, *history],
+                    api_name=False)
     return demo
 
 

@@ -34,8 +34,11 @@ UI: dict[str, dict[str, str]] = {
         "no_audio": "Record or upload a voice note first.",
         "not_uploaded": "This recording did not come from an upload to this page; "
                         "please record or upload it again.",
-        "signed_in": "Signed in as **{user}** · [log out]({logout})",
-        "local": "Local use: no login, your notes are kept as user “local”.",
+        "signed_in": "Signed in as <b>{user}</b> · {logout}",
+        "logout": "log out",
+        "local": "Local use, no login: your notes are kept as user “local” of platform "
+                 "“web”; <code>voicemood trend --user local --platform web</code> shows "
+                 "them on the command line.",
         "language": "Language",
         "error": "Not analysed",
     },
@@ -67,8 +70,10 @@ UI: dict[str, dict[str, str]] = {
         "working": "正在分析录音…",
         "no_audio": "请先录音或上传一段语音。",
         "not_uploaded": "这段录音不是通过本页面上传的，请重新录音或上传。",
-        "signed_in": "已登录：**{user}** · [退出]({logout})",
-        "local": "本机使用：无需登录，记录保存在用户 “local” 名下。",
+        "signed_in": "已登录：<b>{user}</b> · {logout}",
+        "logout": "退出",
+        "local": "本机使用，无需登录：记录保存在平台 “web” 的用户 “local” 名下；命令行中用 "
+                 "<code>voicemood trend --user local --platform web</code> 查看。",
         "language": "语言",
         "error": "未能分析",
     },
