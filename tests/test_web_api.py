@@ -141,6 +141,32 @@ async def test_malformed_requests(client: httpx.AsyncClient) -> None:
         assert reply.json()["error"]["code"] == "bad_request", path
 
 
+async def test_wrong_method_and_unknown_route_answer_in_the_error_shape(
+        client: httpx.AsyncClient) -> None:
+    # Both used to fall through to the page: Gradio's 404 {"detail": "Not Found"}.
+    wrong = await client.get("/api/analyze", headers=BEARER)
+    assert wrong.status_code == 405
+    assert wrong.headers["Allow"] == "POST"
+    assert wrong.json() == {"error": {"code": "method_not_allowed",
+                                      "message": "/api/analyze takes POST, not GET"}}
+    assert (await client.post("/api/history", headers=BEARER)).status_code == 405
+    missing = await client.get("/api/moods", headers=BEARER)
+    assert missing.status_code == 404
+    assert missing.json() == {"error": {"code": "not_found", "message":
+                                        "no API route /api/moods; the routes are /api/analyze, "
+                                        "/api/history, /api/trend, /api/trend.png"}}
+
+
+async def test_a_bad_period_is_explained_in_api_terms(client: httpx.AsyncClient) -> None:
+    for days in ("forever", "400"):
+        reply = await client.get(f"/api/trend?days={days}", headers=BEARER)
+        assert reply.status_code == 400
+        assert reply.json() == {"error": {"code": "bad_request", "message":
+                                          "days must be a period of 1 to 365 days: a number "
+                                          "of days (7), days (30d) or weeks (2w); got "
+                                          f"'{days}'"}}
+
+
 async def test_credentials(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json()["status"] == "ok"  # probes need no login
     for kwargs in ({}, {"headers": {"Authorization": "Bearer wrong"}},

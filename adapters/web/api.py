@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.web.auth import API_USER, LOCAL_USER, Access, TooManyLogins, basic_credentials
 from bot.analysis import Sender, error_json
-from bot.trend.summary import parse_period
+from bot.trend.summary import MAX_DAYS, parse_period
 from inference.errors import Busy, Unavailable
 
 if TYPE_CHECKING:
@@ -50,7 +50,12 @@ STATUS = {
     "unavailable": 503,
     "model_unavailable": 503,
     "internal": 500,
+    "not_found": 404,
+    "method_not_allowed": 405,
 }
+#: The API's routes and the method each takes (for 405 answers and their ``Allow``).
+API_METHODS = {"/api/analyze": "POST", "/api/history": "GET", "/api/trend": "GET",
+               "/api/trend.png": "GET"}
 #: Multipart framing (boundaries, part headers, a ``store`` field) on top of the audio.
 MULTIPART_SLACK = 16 * 1024
 MAX_HISTORY = 100
@@ -245,12 +250,30 @@ def build_api(service: AnalysisService, settings: Settings, access: Access) -> A
         user = await caller(request)
         try:
             n = parse_period(days)
-        except ValueError as exc:
-            raise ApiError("bad_request", str(exc)) from None
+        except ValueError:
+            # parse_period's own message is bot wording ("Try /trend 7d…").
+            raise ApiError("bad_request", f"days must be a period of 1 to {MAX_DAYS} days: "
+                           f"a number of days (7), days (30d) or weeks (2w); got "
+                           f"{days[:40]!r}") from None
         report = await service.trend(PLATFORM, user, n, lang)
         if not chart:
             report.png = None
         return report
+
+    @router.api_route("/api/{rest:path}", include_in_schema=False,
+                      methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+    async def elsewhere(request: Request, rest: str) -> JSONResponse:
+        """Any other ``/api/...`` request: 405 or 404 in the API's error shape.
+
+        Without it the page, mounted at ``/``, answered Gradio's ``{"detail": "Not Found"}``.
+        """
+        path = "/api/" + rest
+        allowed = API_METHODS.get(path)
+        if allowed is not None:
+            raise ApiError("method_not_allowed", f"{path} takes {allowed}, not "
+                           f"{request.method}", headers={"Allow": allowed})
+        raise ApiError("not_found", f"no API route {path}; the routes are "
+                       + ", ".join(sorted(API_METHODS)))
 
     return router
 
