@@ -224,8 +224,9 @@ def _tag_md(a: Analysis) -> str:
 def _readings_md(a: Analysis, lang: str) -> str:
     t = texts.ui(lang)
     voice, text = a.emotion.voice, a.emotion.text
-    lines = [t["voice"].format(label=voice.label, arousal=voice.arousal) if voice
-             else t["voice_off"]]
+    lines = [t["voice"].format(label=voice.label if lang == "en"
+                               else texts.VOICE_ZH.get(voice.label, voice.label),
+                               arousal=voice.arousal) if voice else t["voice_off"]]
     if text is not None:
         label = text.label if lang == "en" else TAG_ZH.get(text.label, text.label)
         lines.append(t["words"].format(label=label, score=text.scores.get(text.label, 0.0)))
@@ -237,12 +238,29 @@ def _readings_md(a: Analysis, lang: str) -> str:
 def _result(a: Analysis | None, lang: str) -> list[Any]:
     """Values of the result components for ``a`` (all empty without one)."""
     if a is None:
-        return ["", "", "", "", None]
+        return ["", "", "", "", ""]
     t = texts.ui(lang)
     details = t["duration_language"].format(duration=a.duration_s, language=a.language or "?")
-    data = a.to_json()
     return [_tag_md(a), _readings_md(a, lang), a.transcript, details,
-            {"timings": data["timings"], "models": data["models"]}]
+            timings_md(a.timings, a.models, lang)]
+
+
+def timings_md(timings: dict[str, float], models: dict[str, str], lang: str) -> str:
+    """The *Timings and models* panel: stages in words with seconds, counts as whole
+    numbers, then each model (it showed the raw dict, counts as floats)."""
+    t, lang = texts.ui(lang), texts.code(lang)
+    stages, counts, names = texts.STAGES[lang], texts.COUNTS[lang], texts.MODELS[lang]
+    rows = [f"| {t['col_step']} | {t['col_value']} |", "|---|---:|"]
+    for key, value in timings.items():
+        if key in counts:
+            rows.append(f"| {counts[key]} | {int(value)} |")
+        elif key != "total":
+            rows.append(f"| {stages.get(key, key)} | {t['seconds'].format(s=value)} |")
+    if "total" in timings:
+        rows.append(f"| **{stages['total']}** | **{t['seconds'].format(s=timings['total'])}** |")
+    rows += ["", f"| {t['col_model']} | |", "|---|---|"]
+    rows += [f"| {names.get(key, key)} | `{model}` |" for key, model in models.items()]
+    return "\n".join(rows)
 
 
 def _chart_html(png: bytes, title: str) -> str:
@@ -365,7 +383,7 @@ def build_demo(service: AnalysisService, settings: Settings) -> gr.Blocks:
                                       elem_id="details")
                 with gr.Accordion(t["timings"], open=False,
                                   elem_id="timings") as timings_panel:
-                    timings = gr.JSON(show_label=False)
+                    timings = gr.Markdown(elem_id="timings-table")
         with gr.Tab(t["tab_history"], elem_id="tab-history") as history_tab:
             with gr.Row():
                 days = gr.Radio(PERIODS, value=PERIODS[0], label=t["days"], elem_id="days")

@@ -40,6 +40,7 @@ UI: dict[str, dict[str, str]] = {
                  "“web”; <code>voicemood trend --user local --platform web</code> shows "
                  "them on the command line.",
         "language": "Language",
+        "col_step": "step", "col_value": "value", "seconds": "{s:.2f} s", "col_model": "model",
         "error": "Not analysed",
     },
     "zh": {
@@ -75,14 +76,49 @@ UI: dict[str, dict[str, str]] = {
         "local": "本机使用，无需登录：记录保存在平台 “web” 的用户 “local” 名下；命令行中用 "
                  "<code>voicemood trend --user local --platform web</code> 查看。",
         "language": "语言",
+        "col_step": "步骤", "col_value": "数值", "seconds": "{s:.2f} 秒", "col_model": "模型",
         "error": "未能分析",
     },
 }
 
 
+#: The voice reading's labels on the Chinese page (the models' own labels are English):
+#: the prosodic estimate's three, then emotion2vec's (its own Chinese names).
+VOICE_ZH = {"calm": "平静", "moderate": "中等", "agitated": "躁动",
+            "angry": "生气", "disgusted": "厌恶", "fearful": "恐惧", "happy": "开心",
+            "neutral": "中立", "other": "其他", "sad": "难过", "surprised": "吃惊"}
+
+#: Rows of the *Timings and models* table: the pipeline's keys in words, per language.
+#: Keys not listed are shown as they are, so a new stage still appears.
+STAGES: dict[str, dict[str, str]] = {
+    "en": {"probe": "checking the file", "wait_decode": "waiting for a decoder",
+           "decode": "decoding", "split": "splitting at pauses", "asr": "transcribing",
+           "voice_emotion": "voice emotion", "text_emotion": "words emotion",
+           "total": "total"},
+    "zh": {"probe": "检查文件", "wait_decode": "等待解码", "decode": "解码",
+           "split": "按停顿切分", "asr": "转写", "voice_emotion": "声音情绪",
+           "text_emotion": "文字情绪", "total": "合计"},
+}
+#: Timings entries that are counts, not seconds.
+COUNTS: dict[str, dict[str, str]] = {
+    "en": {"chunks": "chunks", "batch_size": "notes in the batch"},
+    "zh": {"chunks": "分段数", "batch_size": "同批语音数"},
+}
+MODELS: dict[str, dict[str, str]] = {
+    "en": {"asr": "speech recognition", "text_emotion": "words emotion",
+           "voice_emotion": "voice emotion"},
+    "zh": {"asr": "语音识别", "text_emotion": "文字情绪", "voice_emotion": "声音情绪"},
+}
+
+
+def code(lang: str | None) -> str:
+    """"zh" for any Chinese ``lang`` ("zh", "zh-CN"…), else "en"."""
+    return "zh" if (lang or "").lower().startswith("zh") else "en"
+
+
 def ui(lang: str | None) -> dict[str, str]:
     """The page's texts in ``lang`` ("zh…" Chinese, anything else English)."""
-    return UI["zh" if (lang or "").lower().startswith("zh") else "en"]
+    return UI[code(lang)]
 
 
 def lang_from_header(accept_language: str | None) -> str:
