@@ -57,18 +57,20 @@ def test_the_guard_refuses_a_pair_over_the_limit_until_its_oldest_failure_ages()
     now = [1000.0]
     guard = LoginGuard(failures=5, window_s=60.0, clock=lambda: now[0])
     for _ in range(5):
-        guard.begin("10.0.0.1", "alice")
+        guard.check("10.0.0.1", "alice")
+        guard.failed("10.0.0.1", "alice")
         now[0] += 1.0
     with pytest.raises(TooManyLogins, match=r"^Too many failed logins; wait 55 s and try "
                                             r"again\.$"):
-        guard.begin("10.0.0.1", "alice")
-    guard.begin("10.0.0.2", "alice")  # another address is not locked out
-    guard.begin("10.0.0.1", "bob")  # nor another name
+        guard.check("10.0.0.1", "alice")
+    guard.check("10.0.0.2", "alice")  # another address is not locked out
+    guard.check("10.0.0.1", "bob")  # nor another name
     now[0] = 1060.0  # the first failure has aged out: one more try
-    guard.begin("10.0.0.1", "alice")
+    guard.check("10.0.0.1", "alice")
     guard.succeeded("10.0.0.1", "alice")  # a right password clears the count
     for _ in range(5):
-        guard.begin("10.0.0.1", "alice")
+        guard.check("10.0.0.1", "alice")
+        guard.failed("10.0.0.1", "alice")
 
 
 async def test_a_burst_of_guesses_gets_five_checks_and_no_one_else_waits(
@@ -96,6 +98,19 @@ async def test_a_burst_of_guesses_gets_five_checks_and_no_one_else_waits(
         assert api.json()["error"]["code"] == "too_many_logins"
         assert api.json()["error"]["message"].startswith("Too many failed logins; wait ")
         assert int(api.headers["Retry-After"]) >= 1
+
+
+async def test_parallel_right_passwords_all_pass(site: RunningWeb) -> None:
+    # Attempts of one pair take turns; only failures count, so a client making many
+    # calls at once with the right password is never refused.
+    async with httpx.AsyncClient(base_url=site.url, timeout=120) as c:
+        replies = await asyncio.gather(*(c.get("/api/history", auth=ALICE)
+                                         for _ in range(12)))
+        assert [r.status_code for r in replies] == [200] * 12
+        logins = await asyncio.gather(*(c.post("/login", data={"username": ALICE[0],
+                                                               "password": ALICE[1]})
+                                        for _ in range(8)))
+        assert [r.status_code for r in logins] == [200] * 8
 
 
 async def test_api_basic_guesses_are_limited_and_a_success_clears_them(

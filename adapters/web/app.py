@@ -450,7 +450,8 @@ class LoginLimit:
 
     Gradio's route hands the auth function only the name and password, never the client's
     address, so the count happens here: the form's ``username`` is read (a bounded body),
-    the attempt is counted, and a 200 from Gradio clears the pair. Over the limit the answer
+    one pair's attempts take turns, Gradio's 400 counts as a failure and its 200 clears the
+    pair. Over the limit the answer
     is 429 ``{"detail": "Too many failed logins; wait N s and try again."}`` with
     ``Retry-After``, and no password is checked.
     """
@@ -489,20 +490,27 @@ class LoginLimit:
             user = ""
         replayed = False
         address = scope["client"][0] if scope.get("client") else ""
-        try:
-            self.access.guard.begin(address, user)
-        except TooManyLogins as exc:
-            log.info("login refused: too many failed attempts for one name from %s", address)
-            await JSONResponse({"detail": str(exc)}, 429, {"Retry-After": str(exc.wait_s)})(
-                scope, receive, send)
-            return
+        guard = self.access.guard
+        async with guard.turn(address, user):
+            try:
+                guard.check(address, user)
+            except TooManyLogins as exc:
+                log.info("login refused: too many failed attempts for one name from %s",
+                         address)
+                await JSONResponse({"detail": str(exc)}, 429,
+                                   {"Retry-After": str(exc.wait_s)})(scope, receive, send)
+                return
 
-        async def watch(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 200:
-                self.access.guard.succeeded(address, user)
-            await send(message)
+            async def watch(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    # Gradio: 200 for a right password, 400 for a wrong one.
+                    if message["status"] == 200:
+                        guard.succeeded(address, user)
+                    elif message["status"] == 400:
+                        guard.failed(address, user)
+                await send(message)
 
-        await self.app(scope, replay, watch)
+            await self.app(scope, replay, watch)
 
 
 class _Server(uvicorn.Server):

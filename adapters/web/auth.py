@@ -13,7 +13,8 @@ that is not a login costs the same check as one that is (against a dummy hash of
 bcrypt cost), so the answer's timing does not tell which names exist. Failed logins are
 counted per client address and name (:class:`LoginGuard`): after :data:`LOGIN_FAILURES`
 within :data:`LOGIN_WINDOW_S` seconds that pair is refused, without a password check, until
-the oldest failure ages out.
+the oldest failure ages out. One pair's attempts take turns, so parallel guesses cannot
+all be checked before the first failures are counted.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hmac
 import ipaddress
 import re
-import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,9 +43,7 @@ LOCAL_USER = "local"
 #: History user of calls made with the API token while logins are configured.
 API_USER = "api"
 _BCRYPT_PREFIXES = ("$2y$", "$2b$", "$2a$")
-#: Failed logins allowed per (client address, name) within :data:`LOGIN_WINDOW_S`. An
-#: attempt counts as failed from the moment it starts until it succeeds, so a burst of
-#: parallel guesses gets at most this many password checks.
+#: Failed logins allowed per (client address, name) within :data:`LOGIN_WINDOW_S`.
 LOGIN_FAILURES = 5
 #: Seconds a failed login is remembered for.
 LOGIN_WINDOW_S = 60.0
@@ -80,7 +79,9 @@ class LoginGuard:
 
     Keyed by the pair, not the name alone: a stranger guessing alice's password from
     another address does not lock alice out. Behind a reverse proxy every client has the
-    proxy's address, so the pair is in effect the name.
+    proxy's address, so the pair is in effect the name. The attempts of one pair take
+    turns (:meth:`turn`), so a parallel burst of guesses gets at most ``failures``
+    password checks, while parallel right passwords all pass.
     """
 
     def __init__(self, failures: int = LOGIN_FAILURES, window_s: float = LOGIN_WINDOW_S,
@@ -89,29 +90,50 @@ class LoginGuard:
         self.window_s = window_s
         self._clock = clock
         self._seen: dict[tuple[str, str], deque[float]] = {}
-        # Called from the event loop only, but a lock costs nothing and keeps it safe.
-        self._lock = threading.Lock()
+        #: pair -> (its lock, attempts holding or awaiting it)
+        self._turns: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
 
-    def begin(self, address: str, user: str) -> None:
-        """Count an attempt as failed until :meth:`succeeded`; :class:`TooManyLogins` if over."""
-        now = self._clock()
+    @contextlib.asynccontextmanager
+    async def turn(self, address: str, user: str) -> AsyncIterator[None]:
+        """One attempt of this pair at a time (event loop only)."""
         key = (address, user)
-        with self._lock:
-            seen = self._seen.pop(key, deque())
-            while seen and seen[0] <= now - self.window_s:
-                seen.popleft()
-            if len(seen) >= self.failures:
-                self._seen[key] = seen
-                raise TooManyLogins(seen[0] + self.window_s - now)
-            seen.append(now)
-            self._seen[key] = seen  # re-inserted: the dict's order is least recently used
-            while len(self._seen) > _GUARD_KEYS:
-                del self._seen[next(iter(self._seen))]
+        lock, users = self._turns.get(key, (asyncio.Lock(), 0))
+        self._turns[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._turns[key]
+            if users == 1:
+                del self._turns[key]
+            else:
+                self._turns[key] = (lock, users - 1)
+
+    def check(self, address: str, user: str) -> None:
+        """:class:`TooManyLogins` while the pair has ``failures`` failures in the window."""
+        now = self._clock()
+        seen = self._seen.get((address, user))
+        if seen is None:
+            return
+        while seen and seen[0] <= now - self.window_s:
+            seen.popleft()
+        if not seen:
+            del self._seen[(address, user)]
+        elif len(seen) >= self.failures:
+            raise TooManyLogins(seen[0] + self.window_s - now)
+
+    def failed(self, address: str, user: str) -> None:
+        """A wrong password (or unknown name) for this pair."""
+        key = (address, user)
+        seen = self._seen.pop(key, deque())
+        seen.append(self._clock())
+        self._seen[key] = seen  # re-inserted: the dict's order is least recently used
+        while len(self._seen) > _GUARD_KEYS:
+            del self._seen[next(iter(self._seen))]
 
     def succeeded(self, address: str, user: str) -> None:
         """A correct password: forget this pair's failures."""
-        with self._lock:
-            self._seen.pop((address, user), None)
+        self._seen.pop((address, user), None)
 
 
 @dataclass(frozen=True)
@@ -188,10 +210,10 @@ class Access:
         Raises :class:`TooManyLogins` (no password check made) while the pair is over the
         limit of failed attempts.
         """
-        self.guard.begin(address, user)
-        ok = await self.check_password_async(user, password)
-        if ok:
-            self.guard.succeeded(address, user)
+        async with self.guard.turn(address, user):
+            self.guard.check(address, user)
+            ok = await self.check_password_async(user, password)
+            (self.guard.succeeded if ok else self.guard.failed)(address, user)
         return ok
 
     def check_token(self, token: str) -> bool:
