@@ -57,8 +57,9 @@ class WhisperAsr:
     def transcribe_batch(self, clips: Sequence[Clip]) -> list[Transcript]:
         """Transcribe the clips together: their 30 s windows are beam-decoded as one batch.
 
-        Same decoding rules, and the same results, as faster-whisper's own
-        ``WhisperModel.transcribe`` on each clip alone (see inference/whisper_batch.py).
+        The decoding rules of faster-whisper's own ``WhisperModel.transcribe`` on each clip
+        alone, on windows cut to their speech instead of padded to 30 s (see
+        inference/whisper_batch.py); a clip gets the same words in a batch as alone.
         """
         from inference.whisper_batch import transcribe_clips  # needs faster-whisper loaded
 
