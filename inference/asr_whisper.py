@@ -57,9 +57,8 @@ class WhisperAsr:
     def transcribe_batch(self, clips: Sequence[Clip]) -> list[Transcript]:
         """Transcribe the clips together: their 30 s windows are beam-decoded as one batch.
 
-        The decoding rules of faster-whisper's own ``WhisperModel.transcribe`` on each clip
-        alone, on windows cut to their speech instead of padded to 30 s (see
-        inference/whisper_batch.py); a clip gets the same words in a batch as alone.
+        Same decoding rules, and the same results, as faster-whisper's own
+        ``WhisperModel.transcribe`` on each clip alone (see inference/whisper_batch.py).
         """
         from inference.whisper_batch import transcribe_clips  # needs faster-whisper loaded
 

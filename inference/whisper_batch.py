@@ -8,16 +8,8 @@ movable" instead of "...movable types."). This module runs the sequential algori
 per round:
 
 1. Silero VAD keeps the speech of each clip (``vad_filter=True``, default ``VadOptions``).
-2. Each round encodes one window per active clip, cut to the speech it holds plus
-   :data:`ENCODER_TAIL_FRAMES` of padding (rounded up to :data:`ENCODER_STEP_FRAMES`) instead
-   of padded to 30 s: CTranslate2's Whisper encoder accepts fewer than 3000 frames, and
-   Whisper's encoder costs about in proportion to its input, so a 5 s note no longer pays for
-   30 s (measured with bench/peer.py: about 3x less CPU for the ASR of 1.7-10 s notes, at equal
-   CER/WER on held-out dev recordings; see docs/benchmarks.md). The padding is kept because
-   with none Whisper tends to drop a note's last words. On CPU the encoder runs window by
-   window (batching it was no faster on 2 cores and holds more memory); on CUDA in one batch
-   per input length, since a batch must share one shape and padding a short window to a
-   longer batch-mate would make a note's words depend on what it was batched with.
+2. Each round encodes one window per active clip. On CPU the encoder runs window by window
+   (batching it was no faster on 2 cores and holds more memory); on CUDA in one batch.
    Round 1 also picks each clip's language from its own encoder output (restricted to the
    allowed languages), so the encoder runs once per window instead of twice.
 3. The windows are decoded together with beam search in one ``generate`` call per prompt
@@ -29,8 +21,8 @@ per round:
    and the next window starting at the last complete segment.
 
 Beam search in CTranslate2 keeps the hypotheses of each batch item apart, so a batch gives
-the same tokens as the clips one by one (tests/test_batch_words.py checks that each note of a
-mixed batch gets its own words).
+the same tokens as the clips one by one (checked in tests/test_engine.py on real
+recordings).
 """
 
 from __future__ import annotations
@@ -64,12 +56,6 @@ NO_SPEECH_THRESHOLD = 0.6
 MAX_INITIAL_TIMESTAMP = 1.0
 #: Frames in one Whisper window (30 s at 100 frames/s).
 WINDOW_FRAMES = 3000
-#: Padding kept after a window's speech before it is encoded (3 s). Measured on held-out
-#: notes (docs/benchmarks.md): with it, CER/WER equal those of full 30 s windows.
-ENCODER_TAIL_FRAMES = 300
-#: Encoder input lengths are rounded up to a multiple of this (1 s), so that windows of a
-#: batch often share one length and decode together.
-ENCODER_STEP_FRAMES = 100
 
 
 @dataclass
@@ -107,11 +93,8 @@ def speech_only(clip: np.ndarray) -> np.ndarray | None:
 def transcribe_clips(asr: WhisperAsr, clips: Sequence[Clip]) -> list[Transcript]:
     """Transcribe ``clips`` together; the result is parallel to ``clips``.
 
-    The decoding rules of ``WhisperModel.transcribe(language=<detected>, beam_size,
-    initial_prompt, vad_filter=True, condition_on_previous_text=False)`` on each clip alone,
-    except that a window is encoded cut to its speech plus padding rather than padded to 30 s
-    (see the module docstring), so the words can differ slightly from faster-whisper's own.
-    A clip gets the same words in a batch as alone.
+    Same output as transcribing each clip alone with ``WhisperModel.transcribe(language=
+    <detected>, beam_size, initial_prompt, vad_filter=True, condition_on_previous_text=False)``.
     """
     return [heard.transcript or Transcript(text="", language=heard.language)
             for heard in hear_clips(asr, clips)]
@@ -171,7 +154,7 @@ def hear_clips(asr: WhisperAsr, clips: Sequence[Clip],
                 kept = [k for k in range(len(active)) if k not in handed]
                 active = [active[k] for k in kept]
                 windows = [windows[k] for k in kept]
-                encoded = [encoded[k] for k in kept]
+                encoded = encoded[kept]
                 if not active:
                     break
         _decode_round(asr, active, windows, encoded, options)
@@ -185,43 +168,27 @@ def hear_clips(asr: WhisperAsr, clips: Sequence[Clip],
     return heard
 
 
-def encoder_frames(size: int) -> int:
-    """Encoder input length for a window holding ``size`` frames of speech."""
-    padded = size + ENCODER_TAIL_FRAMES
-    return min(WINDOW_FRAMES, -(-padded // ENCODER_STEP_FRAMES) * ENCODER_STEP_FRAMES)
-
-
 def _window(state: _ClipState) -> tuple[np.ndarray, int]:
     from faster_whisper.audio import pad_or_trim
 
     size = min(WINDOW_FRAMES, state.content_frames - state.seek)
     segment = state.features[:, state.seek: state.seek + size]
-    return pad_or_trim(segment, encoder_frames(size)), size
+    return pad_or_trim(segment), size
 
 
-def _by_length(arrays: Sequence[np.ndarray]) -> dict[int, list[int]]:
-    """Indices of ``arrays`` grouped by their last dimension (CTranslate2 batches share one
-    shape)."""
-    groups: dict[int, list[int]] = defaultdict(list)
-    for k, array in enumerate(arrays):
-        groups[array.shape[-1]].append(k)
-    return groups
-
-
-def _encode(asr: WhisperAsr, windows: list[np.ndarray]) -> list[np.ndarray]:
-    """Encoder output of each window, a host array (frames / 2, d_model) each."""
+def _encode(asr: WhisperAsr, windows: list[np.ndarray]) -> np.ndarray:
+    """Encoder output of each window, as one host array (batch, 1500, d_model)."""
     ct2 = asr.model.model
-    encoded: list[np.ndarray] = [np.empty(0)] * len(windows)
     if ct2.device == "cuda":
-        for members in _by_length(windows).values():
-            feats = np.ascontiguousarray(np.stack([windows[k] for k in members]))
-            out = np.asarray(ct2.encode(_storage(feats), to_cpu=True))
-            for k, row in zip(members, out, strict=True):
-                encoded[k] = row
-        return encoded
+        feats = np.ascontiguousarray(np.stack(windows))
+        out = asr.model.model.encode(_storage(feats), to_cpu=True)
+        return np.asarray(out)
     # One window at a time: on CPU a batched encoder was no faster (see module docstring).
-    return [np.asarray(ct2.encode(_storage(np.ascontiguousarray(w[None])), to_cpu=True))[0]
-            for w in windows]
+    return np.concatenate(
+        [np.asarray(ct2.encode(_storage(np.ascontiguousarray(w[None])), to_cpu=True))
+         for w in windows],
+        axis=0,
+    )
 
 
 def _storage(array: np.ndarray) -> Any:
@@ -230,16 +197,12 @@ def _storage(array: np.ndarray) -> Any:
     return ctranslate2.StorageView.from_array(np.ascontiguousarray(array))
 
 
-def _pick_languages(asr: WhisperAsr, states: list[_ClipState], encoded: list[np.ndarray],
+def _pick_languages(asr: WhisperAsr, states: list[_ClipState], encoded: np.ndarray,
                     zh_prompt: str) -> None:
     from faster_whisper.tokenizer import Tokenizer
 
     model = asr.model
-    detected: list[Any] = [None] * len(encoded)
-    for members in _by_length([e.T for e in encoded]).values():
-        batch = np.stack([encoded[k] for k in members])
-        for k, probs in zip(members, model.model.detect_language(_storage(batch)), strict=True):
-            detected[k] = probs
+    detected = model.model.detect_language(_storage(encoded))
     for state, probs in zip(states, detected, strict=True):
         all_probs = [(token[2:-2], p) for token, p in probs]
         if asr.languages:
@@ -281,20 +244,19 @@ def _options(asr: WhisperAsr, zh_prompt: str) -> Any:
 
 
 def _decode_round(asr: WhisperAsr, states: list[_ClipState],
-                  windows: list[tuple[np.ndarray, int]], encoded: list[np.ndarray],
+                  windows: list[tuple[np.ndarray, int]], encoded: np.ndarray,
                   options: Any) -> None:
     from faster_whisper.transcribe import get_compression_ratio
 
     model = asr.model
     prompts = [model.get_prompt(s.tokenizer, list(s.prompt_tokens)) for s in states]
-    # One generate call per (prompt length, encoder length): both must match within a batch.
-    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+    groups: dict[int, list[int]] = defaultdict(list)
     for k, prompt in enumerate(prompts):
-        groups[(len(prompt), encoded[k].shape[0])].append(k)
+        groups[len(prompt)].append(k)
     decoded: dict[int, Any] = {}
     for members in groups.values():
         batch = model.model.generate(
-            _storage(np.stack([encoded[k] for k in members])),
+            _storage(encoded[members]),
             [prompts[k] for k in members],
             beam_size=options.beam_size,
             patience=options.patience,
@@ -320,7 +282,7 @@ def _decode_round(asr: WhisperAsr, states: list[_ClipState],
         if _needs_fallback(result.no_speech_prob, avg_logprob, ratio):
             # Rare: redo this window alone at rising temperatures, as the single-clip path.
             result, avg_logprob, _temp, _ratio = model.generate_with_fallback(
-                _storage(encoded[k][None]), prompts[k], tokenizer, options
+                _storage(encoded[k: k + 1]), prompts[k], tokenizer, options
             )
             tokens = result.sequences_ids[0]
         _, size = windows[k]

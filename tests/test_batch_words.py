@@ -1,11 +1,11 @@
 """Notes batched together each get their own words (issue 21).
 
-The batch decoder (inference/whisper_batch.py) encodes each note's window cut to its speech
-plus a little padding, groups windows of equal length and prompt into one beam search, and
-hands the results back by index. A mistake in that bookkeeping would give a note another
-note's words, or make a note's words depend on its batch-mates: these tests put different
-real notes (Mandarin and English, 1.7-10 s, as OGG/Opus) into one batch and check each
-transcript against its own reference from the manifest.
+The batch decoder (inference/whisper_batch.py) encodes one window per note, groups windows of
+equal prompt length into one beam search, and hands the results back by index. A mistake in
+that bookkeeping would give a note another note's words, or make a note's words depend on
+its batch-mates: these tests put different real notes (Mandarin and English, 1.7-10 s, as
+OGG/Opus) into one batch and check each transcript against its own reference from the
+manifest.
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ from __future__ import annotations
 import csv
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from bench.scoring import cer_zh, wer_en
 from inference.asr_whisper import WhisperAsr
-from inference.whisper_batch import WINDOW_FRAMES, encoder_frames, transcribe_clips
+from inference.whisper_batch import transcribe_clips
 from tests.conftest import REPO, SHARED_DATA
 
 pytestmark = pytest.mark.shared_data
@@ -85,36 +84,3 @@ def test_a_note_gets_the_same_words_in_a_batch_as_alone(
     batched = transcribe_clips(asr, clips)
     alone = [transcribe_clips(asr, [clip])[0] for clip in clips]
     assert batched == alone
-
-
-class _EncoderSpy:
-    """Wraps CTranslate2's Whisper model and records the frames of each encoder input."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.frames: list[int] = []
-
-    def encode(self, features: Any, *args: Any, **kwargs: Any) -> Any:
-        batch, _mels, frames = features.shape
-        self.frames += [int(frames)] * int(batch)
-        return self.inner.encode(features, *args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
-def test_short_notes_are_encoded_without_30_s_of_padding(
-        asr: WhisperAsr, notes: list[tuple[str, str, np.ndarray]]) -> None:
-    from inference.whisper_batch import speech_only
-
-    spy = _EncoderSpy(asr.model.model)
-    asr.model.model = spy
-    try:
-        transcribe_clips(asr, [clip for _, _, clip in notes])
-    finally:
-        asr.model.model = spy.inner
-    speech = [asr.model.feature_extractor(speech_only(clip)).shape[-1] - 1
-              for _, _, clip in notes]
-    # One window per note (all are under 30 s), each cut to its speech plus the padding.
-    assert sorted(spy.frames) == sorted(encoder_frames(n) for n in speech)
-    assert max(spy.frames) < WINDOW_FRAMES
