@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,21 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         reporter.write_line(f"warning: {len(leaked)} SQLite store(s) left open by the tests "
                             "were stopped at the end of the run; a fixture should close them",
                             yellow=True)
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_restored() -> Iterator[None]:
+    """Put the root logger back as it was after each test.
+
+    A test that runs the CLI in-process gets ``setup_logging``'s handler on the
+    ``sys.stderr`` of that moment, which is pytest's capture file; left in place, every
+    later log line would write to that closed file and print "--- Logging error ---".
+    """
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    root.setLevel(level)
+    root.handlers[:] = handlers
 
 
 @pytest.fixture
