@@ -76,7 +76,8 @@ class Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "worker", "--concurrency", "1"],
             cwd=folder, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
-            env=clean_env(folder, broker, VOICEMOOD_METRICS_PORT=str(self.metrics_port)),
+            env=clean_env(folder, broker, VOICEMOOD_METRICS_PORT=str(self.metrics_port),
+                          **env_extra),
         )
 
     def text(self) -> str:
@@ -479,6 +480,9 @@ async def test_telegram_through_the_queue_survives_a_redis_outage(
         assert await healthz() == (200, "ok\n")
 
         connected = {name: w.connections() for name, w in workers.items()}
+        # The counters are process-wide: other tests in this run may have counted outcomes.
+        unavailable_before = await notes_total("unavailable")
+        ok_before = await notes_total("ok")
         redis_server.stop()
         try:
             await send(clips["n2"])
@@ -488,7 +492,7 @@ async def test_telegram_through_the_queue_survives_a_redis_outage(
                 "— in a few minutes.")
             assert not serve.done()  # serve is still up
             assert await healthz() == (503, "broker unreachable\n")
-            assert await notes_total("unavailable") == 1
+            assert await notes_total("unavailable") == unavailable_before + 1
         finally:
             redis_server.start()
         assert await healthz() == (200, "ok\n")
