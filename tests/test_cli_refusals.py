@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from inference.device import cuda_available
-from tests.conftest import MODELS_DIR
+from tests.test_cli import run_cli as cli_in_clean_env
 
 FORCED_OFFLINE = {
     "VOICEMOOD_ASR_BACKEND": "whisper",
@@ -35,15 +33,9 @@ LOADING_TIMEOUT_S = 240
 
 def run_cli(args: list[str], tmp_path: Path, timeout: float = REFUSAL_TIMEOUT_S,
             **env_extra: str) -> subprocess.CompletedProcess[str]:
-    """``voicemood ARGS`` in ``tmp_path`` with a clean environment (no .env is read there)."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("VOICEMOOD_", "TELEGRAM_", "SLACK_"))}
-    env.update({"VOICEMOOD_DB": str(tmp_path / "cli.db"),
-                "VOICEMOOD_MODELS_DIR": str(MODELS_DIR), "VOICEMOOD_DEVICE": "cpu"})
-    env.update(env_extra)
-    # subprocess.run kills the child when the timeout expires, so nothing outlives the test.
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    """``voicemood ARGS`` in ``tmp_path`` with a clean environment (test_cli's helper), with
+    this file's shorter default wait: a refusal must come before the models load."""
+    return cli_in_clean_env(args, tmp_path, timeout, **env_extra)
 
 
 def free_port() -> int:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +19,7 @@ import redis
 
 from tests.audio_factory import speech_file
 from tests.redis_fixture import RedisServer, free_port, redis_server  # noqa: F401
-from tests.test_workers import Worker, clean_env, front_end, queue_length
+from tests.test_workers import Worker, front_end, queue_length
 
 #: A kombu envelope as the Redis transport stores it, with a body that is not base64.
 BAD_BASE64 = {
@@ -49,15 +47,8 @@ class RoomyWorker(Worker):
     (the note's answer is what matters here, not its speed)."""
 
     def __init__(self, name: str, folder: Path, broker: str) -> None:
-        self.name = name
-        self.log = folder / f"{name}.log"
-        self.metrics_port = free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", "--concurrency", "1"],
-            cwd=folder, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
-            env=clean_env(folder, broker, VOICEMOOD_METRICS_PORT=str(self.metrics_port),
-                          VOICEMOOD_TASK_TIME_LIMIT_S="120",
-                          VOICEMOOD_BROKER_VISIBILITY_TIMEOUT_S="150"))
+        super().__init__(name, folder, broker, VOICEMOOD_TASK_TIME_LIMIT_S="120",
+                         VOICEMOOD_BROKER_VISIBILITY_TIMEOUT_S="150")
 
 
 @pytest.fixture(scope="module")
