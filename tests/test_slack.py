@@ -514,7 +514,7 @@ async def test_reply_to_a_known_analysis_escapes_the_speakers_words(slack, fake,
         "&lt;!channel&gt; &amp; more")
     assert zh == (
         "*😔 负向 / negative · 0.70*\n"
-        "🎙 声音: agitated (激活度 0.72)\n"
+        "🎙 声音: 躁动 (激活度 0.72)\n"
         "📝 文字: 负向 (0.70)\n"
         "\n"
         "转写 (3.2 s, zh):\n"

@@ -371,7 +371,7 @@ async def test_reply_to_a_known_analysis_in_english_and_chinese(
         zh = send_note(fake, BOB, clips["happy"])
         assert (await reply_to(fake, zh)).params["text"] == (
             "<b>😊 正向 / positive · 0.80</b>\n"
-            "🎙 声音: calm (激活度 0.31)\n"
+            "🎙 声音: 平静 (激活度 0.31)\n"
             "📝 文字: 正向 (0.80)\n"
             "\n"
             "转写 (3.2 s, zh):\n"

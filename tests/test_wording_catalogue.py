@@ -40,3 +40,19 @@ def test_every_front_end_looks_its_phrases_up_in_the_catalogue() -> None:
 
 def test_other_languages_are_answered_in_english() -> None:
     assert wording.text("forget_no", "de") == "Cancel"
+
+
+def test_every_voice_label_a_model_gives_is_said_in_chinese() -> None:
+    """Issue #20 item 11: the Chinese reply, page and trend said "声音：agitated"."""
+    from inference.voice_emotion2vec import AROUSAL_VALENCE
+
+    expected_zh = {"calm": "平静", "moderate": "适中", "agitated": "躁动", "angry": "生气",
+                   "disgusted": "厌恶", "fearful": "恐惧", "happy": "开心", "neutral": "中性",
+                   "sad": "难过", "surprised": "惊讶", "other": "其他", "unk": "未知"}
+    # The prosodic estimate's three labels, then every emotion2vec / SenseVoice label.
+    assert set(AROUSAL_VALENCE) | {"calm", "moderate", "agitated"} <= set(expected_zh)
+    assert {label: wording.voice_label(label, "zh-CN") for label in expected_zh} == expected_zh
+    assert wording.voice_label("agitated", "en") == "agitated"
+    assert wording.voice_label("unk", "en") == "unknown"
+    # A fine-tuned model's own label is shown as it is, never a KeyError.
+    assert wording.voice_label("bored", "zh") == "bored"

@@ -224,8 +224,7 @@ def _tag_md(a: Analysis) -> str:
 def _readings_md(a: Analysis, lang: str) -> str:
     t = texts.ui(lang)
     voice, text = a.emotion.voice, a.emotion.text
-    lines = [t["voice"].format(label=voice.label if lang == "en"
-                               else texts.VOICE_ZH.get(voice.label, voice.label),
+    lines = [t["voice"].format(label=wording.voice_label(voice.label, lang),
                                arousal=voice.arousal) if voice else t["voice_off"]]
     if text is not None:
         label = text.label if lang == "en" else TAG_ZH.get(text.label, text.label)

@@ -82,12 +82,6 @@ UI: dict[str, dict[str, str]] = {
 }
 
 
-#: The voice reading's labels on the Chinese page (the models' own labels are English):
-#: the prosodic estimate's three, then emotion2vec's (its own Chinese names).
-VOICE_ZH = {"calm": "平静", "moderate": "中等", "agitated": "躁动",
-            "angry": "生气", "disgusted": "厌恶", "fearful": "恐惧", "happy": "开心",
-            "neutral": "中立", "other": "其他", "sad": "难过", "surprised": "吃惊"}
-
 #: Rows of the *Timings and models* table: the pipeline's keys in words, per language.
 #: Keys not listed are shown as they are, so a new stage still appears.
 STAGES: dict[str, dict[str, str]] = {

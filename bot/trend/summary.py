@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.trend.report import MIN_NOTES, DayRow, TrendReport
-from bot.wording import day_label
+from bot.wording import day_label, voice_label
 from inference.types import TAG_ZH, TAGS
 
 if TYPE_CHECKING:
@@ -54,21 +54,8 @@ NEGATIVE_SHARE = 0.5
 #: This many mostly-negative days in a row trigger the gentle note.
 NEGATIVE_DAYS = 3
 #: Voice labels that carry no emotion and would only crowd out real ones.
-_UNINFORMATIVE_VOICE = frozenset({"unknown", "other", "<unk>", ""})
+_UNINFORMATIVE_VOICE = frozenset({"unknown", "unk", "other", "<unk>", ""})
 
-#: English month names, fixed here because strftime("%b") follows the process locale.
-_VOICE_ZH = {
-    "angry": "生气",
-    "disgusted": "厌恶",
-    "fearful": "害怕",
-    "happy": "开心",
-    "neutral": "中性",
-    "sad": "难过",
-    "surprised": "惊讶",
-    "calm": "平静",
-    "moderate": "适中",
-    "agitated": "激动",
-}
 _PERIOD_RE = re.compile(r"^(\d{1,4})\s*(d|day|days|w|wk|week|weeks|天|周)?$")
 
 
@@ -322,7 +309,7 @@ def _summary_en(r: TrendReport) -> str:
         mood += f", {r.direction} against the previous {r.days} days ({_signed(r.change)})."
     lines.append(mood)
     if r.top_voice:
-        lines.append(f"Most frequent voice emotion: {r.top_voice}.")
+        lines.append(f"Most frequent voice emotion: {voice_label(r.top_voice, 'en')}.")
     if r.lowest_day is not None and r.lowest_day.mood is not None and _days_with_mood(r) >= 2:
         lines.append(
             f"Lowest day: {_day_en(r.lowest_day.date, weekday=True)} "
@@ -357,7 +344,7 @@ def _summary_zh(r: TrendReport) -> str:
         mood += f"，比前{r.days}天{word}（{_signed(r.change)}）。"
     lines.append(mood)
     if r.top_voice:
-        lines.append(f"最常见的语音情绪：{_VOICE_ZH.get(r.top_voice, r.top_voice)}。")
+        lines.append(f"最常见的语音情绪：{voice_label(r.top_voice, 'zh')}。")
     if r.lowest_day is not None and r.lowest_day.mood is not None and _days_with_mood(r) >= 2:
         lines.append(
             f"情绪最低的一天：{_day_zh(r.lowest_day.date)}（{_signed(r.lowest_day.mood)}）。"

@@ -71,6 +71,13 @@ def tag_line(label: str, confidence: float, valence: float = 0.0) -> str:
     return f"{emoji} {TAG_ZH.get(label, label)} / {label} · {confidence:.2f}"
 
 
+def voice_label(label: str, lang: str = "en") -> str:
+    """The voice reading's ``label`` in ``lang`` (the one table, ``voice.<label>`` in the
+    catalogue); a label the catalogue does not know (a fine-tuned model's) as it is."""
+    key = f"voice.{label}"
+    return catalogue.template(key, lang_of(lang)) if catalogue.has(key) else label
+
+
 _LABELS = {
     "en": {"voice": "voice", "text": "words", "arousal": "arousal", "heard": "Transcript",
            "off": "off"},
@@ -85,7 +92,7 @@ def format_analysis(a: Analysis, lang: str = "en", markup: Markup = "plain") -> 
     emo = a.emotion
     lines = [bold(escape(tag_line(emo.label, emo.confidence, emo.valence), markup), markup)]
     if emo.voice is not None:
-        lines.append(f"🎙 {words['voice']}: {escape(emo.voice.label, markup)} "
+        lines.append(f"🎙 {words['voice']}: {escape(voice_label(emo.voice.label, lang), markup)} "
                      f"({words['arousal']} {emo.voice.arousal:.2f})")
     else:
         lines.append(f"🎙 {words['voice']}: {words['off']}")
