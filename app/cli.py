@@ -196,9 +196,9 @@ async def cmd_analyze(settings, args) -> int:
                 data = _read_file(path)
                 sender = Sender("cli", args.user, "cli", uuid.uuid4().hex)
                 if args.no_store:
-                    analysis = await service.analyze_bytes(data)
+                    analysis = await service.analyze_bytes(data, progress.stage)
                 else:
-                    analysis = await service.analyze(data, sender)
+                    analysis = await service.analyze(data, sender, progress.stage)
             except VoicemoodError as exc:
                 failures += 1
                 progress.clear()

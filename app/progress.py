@@ -12,6 +12,8 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from inference.stages import fraction
+
 #: Cells of the bar drawn on a terminal.
 BAR_WIDTH = 20
 #: Carriage return plus "erase to end of line": the next draw replaces the last.
@@ -26,6 +28,7 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._drawn = False
+        self._file = (0, "")
 
     def loading(self) -> None:
         """Say that the models are loading (the long silent part of a first run)."""
@@ -33,12 +36,24 @@ class Progress:
 
     def start(self, number: int, name: str) -> None:
         """File ``number`` (1-based) of ``total`` is being analysed."""
+        self._file = (number, name)
         if not self.tty:
             self._write(f"[{number}/{self.total}] {name}\n")
             return
-        done = (number - 1) * BAR_WIDTH // max(self.total, 1)
+        self._draw(0.0, "")
+
+    def stage(self, stage: str, done: float = 0.0) -> None:
+        """The current file entered ``stage`` (an :data:`inference.stages.OnStage`): on a
+        terminal the bar moves within the file's share and names the stage; elsewhere
+        nothing, so logs keep one line per file."""
+        if self.tty and self._file[0]:
+            self._draw(fraction(stage, done), f" · {stage}")
+
+    def _draw(self, within: float, suffix: str) -> None:
+        number, name = self._file
+        done = int((number - 1 + within) * BAR_WIDTH // max(self.total, 1))
         bar = "█" * done + "░" * (BAR_WIDTH - done)
-        self._write(f"{_CLEAR}{bar} [{number}/{self.total}] {name}")
+        self._write(f"{_CLEAR}{bar} [{number}/{self.total}] {name}{suffix}")
         self._drawn = True
 
     def clear(self) -> None:

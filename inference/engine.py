@@ -22,6 +22,7 @@ wait.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import math
 import time
@@ -43,6 +44,7 @@ from inference.chunking import (
 from inference.config import InferenceConfig
 from inference.device import cpu_threads, resolve_device
 from inference.errors import Busy
+from inference.stages import OnStage, tell
 from inference.types import SAMPLE_RATE, TextReading, Transcript, VoiceReading
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,24 @@ class Job:
     transcripts: dict[int, Transcript] = field(default_factory=dict)
     voices: dict[int, VoiceReading | None] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    #: Told as the job reaches "transcribe" and "emotion" (see inference.types.STAGES).
+    on_stage: OnStage | None = None
+    #: The loop the caller waits on: stages seen on the model thread are told there.
+    loop: asyncio.AbstractEventLoop | None = None
+    #: The caller's context: a callback may rely on its context variables (Gradio's
+    #: progress finds its event through them), and the dispatcher runs in another.
+    context: contextvars.Context | None = None
+    told_emotion: bool = False
+
+    def tell(self, stage: str, done: float = 0.0) -> None:
+        """Tell ``on_stage`` (in the caller's context) that the job entered ``stage``."""
+        if self.on_stage is not None and self.context is not None:
+            self.context.run(tell, self.on_stage, stage, done)
+
+    def tell_from_thread(self, stage: str) -> None:
+        """:meth:`tell` from the model thread, on the caller's loop."""
+        if self.on_stage is not None and self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.tell, stage, 0.0)
 
     def add_units(self, spans: list[tuple[int, int]]) -> None:
         """Queue one unit per sample range of the clip."""
@@ -234,8 +254,14 @@ class InferenceEngine:
 
     # --- requests ---------------------------------------------------------------------------
 
-    async def infer(self, audio: DecodedAudio) -> EngineResult:
-        """Run every model on one decoded clip. Raises :class:`Busy` when the queue is full."""
+    async def infer(self, audio: DecodedAudio, on_stage: OnStage | None = None
+                    ) -> EngineResult:
+        """Run every model on one decoded clip. Raises :class:`Busy` when the queue is full.
+
+        ``on_stage`` is told ``("transcribe", done)`` each time a batch takes units of this
+        clip (``done``: the part of its chunks transcribed so far), then ``("emotion", 0)``
+        once its last chunk is transcribed.
+        """
         if self._dispatcher is None or self._dispatcher.done():
             await self.start()
         if self.waiting_jobs() >= self.queue_size:
@@ -245,7 +271,8 @@ class InferenceEngine:
                 retry_after_s=wait,
             )
         loop = asyncio.get_running_loop()
-        job = Job(audio=audio, future=loop.create_future())
+        job = Job(audio=audio, future=loop.create_future(), on_stage=on_stage, loop=loop,
+                  context=contextvars.copy_context())
         self._live.add(job)
         try:
             if audio.duration_s > SPLIT_ABOVE_S:
@@ -327,6 +354,8 @@ class InferenceEngine:
             started = time.perf_counter()
             for unit in units:
                 unit.job.timings.setdefault("queue", started - unit.job.enqueued)
+            for job in {id(u.job): u.job for u in units}.values():
+                job.tell("transcribe", len(job.transcripts) / max(job.n_units, 1))
             self._inflight_audio_s = sum(u.duration_s for u in units)
             try:
                 finished = await loop.run_in_executor(self._executor, self._run_units, units)
@@ -421,6 +450,11 @@ class InferenceEngine:
         b = self.backends
         transcripts = list(b.asr.transcribe_batch([u.samples for u in units]))
         t1 = time.perf_counter()
+        for unit in units:
+            # The job's last chunks are in this batch: what remains is its emotion.
+            if not unit.job.pending and not unit.job.told_emotion:
+                unit.job.told_emotion = True
+                unit.job.tell_from_thread("emotion")
         voices: list[VoiceReading | None] = [None] * len(units)
         if getattr(b.voice, "from_transcripts", False):
             # SenseVoice read the emotion in its recognition pass (inference/asr_sensevoice.py).

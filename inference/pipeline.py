@@ -37,6 +37,7 @@ from inference.config import InferenceConfig
 from inference.engine import InferenceEngine
 from inference.errors import Busy, NoSpeech
 from inference.fusion import fuse
+from inference.stages import OnStage, tell
 from inference.types import FusedEmotion, TextReading, VoiceReading
 
 log = logging.getLogger(__name__)
@@ -210,10 +211,16 @@ class Pipeline:
 
     # --- one note -----------------------------------------------------------------------------
 
-    async def run(self, audio: bytes) -> PipelineResult:
-        """Analyse one note. Raises Busy, an InputError subclass, or a model fault."""
+    async def run(self, audio: bytes, on_stage: OnStage | None = None) -> PipelineResult:
+        """Analyse one note. Raises Busy, an InputError subclass, or a model fault.
+
+        ``on_stage`` is told each stage of :data:`inference.stages.STAGES` as the note
+        enters it: ``probe``, ``decode``, ``queue`` (waiting for a batch), then, from the
+        engine, ``transcribe`` and ``emotion``.
+        """
         c = self.config
         t0 = time.perf_counter()
+        tell(on_stage, "probe")
         check_size(audio, c.max_audio_bytes)
         digest = hashlib.sha256(audio).hexdigest()
         if self._full(0.0):  # no probe either when the queue is full by count
@@ -226,12 +233,14 @@ class Pipeline:
             async with self._held:
                 async with self._decodes:
                     t_turn = time.perf_counter()
+                    tell(on_stage, "decode")
                     decoded = await decode_audio(audio, max_bytes=c.max_audio_bytes,
                                                  max_seconds=c.max_audio_seconds,
                                                  timeout_s=c.decode_timeout_s)
                 self._correct(reserved, decoded.duration_s)
                 t_decoded = time.perf_counter()
-                result = await self.engine.infer(decoded)
+                tell(on_stage, "queue")
+                result = await self.engine.infer(decoded, on_stage=on_stage)
                 del decoded  # the samples are no longer needed once the models are done
         duration = result.duration_s
         if not result.transcript.text.strip():

@@ -206,6 +206,30 @@ def test_on_a_terminal_progress_is_one_bar_redrawn_in_place() -> None:
     )
 
 
+def test_on_a_terminal_the_bar_moves_with_the_stages_of_the_note() -> None:
+    """Issue #20 item 7: the bar follows the note's real stages, within its file's share."""
+    from app.progress import Progress
+
+    stream = _Terminal()
+    progress = Progress(2, stream)
+    progress.start(2, "b.ogg")
+    progress.stage("transcribe", 0.0)  # 20 % of the second half: 1.2 of 2 files
+    progress.stage("transcribe", 1.0)  # 85 %
+    progress.stage("emotion", 0.0)  # 90 %
+    assert stream.getvalue() == (
+        "\r\x1b[K" + "█" * 10 + "░" * 10 + " [2/2] b.ogg"
+        "\r\x1b[K" + "█" * 12 + "░" * 8 + " [2/2] b.ogg · transcribe"
+        "\r\x1b[K" + "█" * 18 + "░" * 2 + " [2/2] b.ogg · transcribe"
+        "\r\x1b[K" + "█" * 19 + "░" * 1 + " [2/2] b.ogg · emotion"
+    )
+    # Off a terminal the stages add nothing: one line per file.
+    plain = io.StringIO()
+    quiet = Progress(1, plain)
+    quiet.start(1, "a.ogg")
+    quiet.stage("transcribe", 0.5)
+    assert plain.getvalue() == "[1/1] a.ogg\n"
+
+
 # --- item 12: one wording of the size limit ------------------------------------------------
 
 def test_sizes_have_one_wording() -> None:

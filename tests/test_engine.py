@@ -372,9 +372,11 @@ async def test_long_note_does_not_block_the_loop_or_starve_short_notes(
     data, references = long_note
     short = to_ogg(SHARED_DATA / "en_asr" / en_rows()[20]["file"], tmp_path / "short.ogg")
     answered: list[str] = []
+    stages: dict[str, list[tuple[str, float]]] = {"long": [], "short": []}
 
     async def run(name: str, note: bytes):  # type: ignore[no-untyped-def]
-        result = await service.analyze(note, Sender("telegram", "5", "5", name))
+        result = await service.analyze(note, Sender("telegram", "5", "5", name),
+                                       on_stage=lambda *told: stages[name].append(told))
         answered.append(name)
         return result
 
@@ -403,6 +405,15 @@ async def test_long_note_does_not_block_the_loop_or_starve_short_notes(
     # Measured 0.11 on the nine joined recordings (0.12 clip by clip in test_quality); a
     # chunk lost or cut at its edges (each is about a third of the words) would show here.
     assert wer_en([" ".join(references)], [long_result.transcript]) < 0.2
+    # Progress (issue #20, item 7): each stage in order; "transcribe" is told again for each
+    # batch that takes more of the long note's chunks, with the part already transcribed.
+    names = [stage for stage, _ in stages["long"]]
+    assert names[:4] == ["probe", "decode", "queue", "transcribe"] and names[-1] == "emotion"
+    assert set(names[4:-1]) <= {"transcribe"}
+    parts = [done for stage, done in stages["long"] if stage == "transcribe"]
+    assert parts[0] == 0.0 and parts == sorted(set(parts)) and parts[-1] < 1.0
+    assert [stage for stage, _ in stages["short"]] == [
+        "probe", "decode", "queue", "transcribe", "emotion"]
 
 
 # --- chunking -----------------------------------------------------------------------------------

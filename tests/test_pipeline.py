@@ -106,9 +106,9 @@ async def test_waiting_notes_stay_compressed_until_their_turn(
     assert pipe.held_limit == 2  # one batch of one, plus one decoder
     real_infer = pipe.engine.infer
 
-    async def answered(audio):  # type: ignore[no-untyped-def]
+    async def answered(audio, on_stage=None):  # type: ignore[no-untyped-def]
         try:
-            return await real_infer(audio)
+            return await real_infer(audio, on_stage=on_stage)
         finally:
             decodes.events.append("answer")
 
@@ -224,3 +224,39 @@ def test_result_round_trips_through_json() -> None:
     bare = PipelineResult(**{**vars(result), "emotion": FusedEmotion(
         "neutral", 0.5, 0.0, 0.0, None, None)})
     assert PipelineResult.from_json(json.loads(json.dumps(bare.to_json()))) == bare
+
+
+async def test_a_note_is_told_each_stage_in_order(engine: InferenceEngine, tmp_path: Path,
+                                                  notes: list[bytes]) -> None:
+    """What the page's progress bar shows (issue #20, item 7): every stage, once, in order."""
+    pipe = small_pipeline(engine, tmp_path)
+    seen: list[tuple[str, float]] = []
+    await pipe.start()
+    try:
+        result = await pipe.run(notes[2], on_stage=lambda stage, done: seen.append((stage, done)))
+    finally:
+        await pipe.close()
+    assert "meeting" in result.transcript.lower()
+    assert seen == [("probe", 0.0), ("decode", 0.0), ("queue", 0.0), ("transcribe", 0.0),
+                    ("emotion", 0.0)]
+
+
+async def test_a_failing_progress_display_never_fails_the_note(
+        engine: InferenceEngine, tmp_path: Path, notes: list[bytes],
+        caplog: pytest.LogCaptureFixture) -> None:
+    pipe = small_pipeline(engine, tmp_path)
+    told: list[str] = []
+
+    def broken(stage: str, done: float) -> None:
+        told.append(stage)
+        raise RuntimeError("the page went away")
+
+    await pipe.start()
+    try:
+        result = await pipe.run(notes[3], on_stage=broken)
+    finally:
+        await pipe.close()
+    assert "flowers" in result.transcript.lower()
+    assert told == ["probe", "decode", "queue", "transcribe", "emotion"]
+    failures = [r for r in caplog.records if "progress callback failed" in r.getMessage()]
+    assert len(failures) == 5

@@ -23,9 +23,9 @@ def count_calls(service: AnalysisService, monkeypatch: pytest.MonkeyPatch) -> li
     calls: list[int] = []
     original = service.engine.infer
 
-    async def spy(audio):  # type: ignore[no-untyped-def]
+    async def spy(audio, on_stage=None):  # type: ignore[no-untyped-def]
         calls.append(1)
-        return await original(audio)
+        return await original(audio, on_stage=on_stage)
 
     monkeypatch.setattr(service.engine, "infer", spy)
     return calls

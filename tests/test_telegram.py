@@ -517,12 +517,12 @@ async def test_unexpected_failure_apologises_logs_and_keeps_serving(
     real_infer = engine.infer
     calls = 0
 
-    async def flaky_infer(audio):
+    async def flaky_infer(audio, on_stage=None):
         nonlocal calls
         calls += 1
         if calls == 1:
             raise RuntimeError(f"model exploded while fetching /bot{TOKEN}/getFile")
-        return await real_infer(audio)
+        return await real_infer(audio, on_stage=on_stage)
 
     monkeypatch.setattr(engine, "infer", flaky_infer)
     async with running_bot(fake, tmp_path, engine, share_cache=False) as service:

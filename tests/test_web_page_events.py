@@ -17,6 +17,7 @@ import pytest
 
 from adapters.web.app import RunningWeb
 from inference.engine import InferenceEngine
+from tests.audio_factory import speech_file
 from tests.test_web_security import GradioClient, file_data
 from tests.web_fixtures import web_server
 
@@ -38,8 +39,9 @@ class Page(GradioClient):
         return await asyncio.wait_for(self._messages(session), timeout)
 
     async def _messages(self, session: str) -> dict[str, Any]:
-        """The event's final message, with the toasts it sent before as ``toasts``."""
-        toasts = []
+        """The event's final message, with the toasts it sent before as ``toasts`` and its
+        progress updates as ``progress`` (``(desc, fraction)`` each)."""
+        toasts, progress = [], []
         async with self.http.stream("GET", "/gradio_api/queue/data",
                                     params={"session_hash": session},
                                     timeout=httpx.Timeout(30, read=None)) as stream:
@@ -48,8 +50,11 @@ class Page(GradioClient):
                     message = json.loads(line[5:])
                     if message.get("msg") == "log":
                         toasts.append((message["level"], message["title"], message["log"]))
+                    if message.get("msg") == "progress":
+                        progress += [(unit["desc"], unit["progress"])
+                                     for unit in message["progress_data"]]
                     if message.get("msg") == "process_completed":
-                        return {**message, "toasts": toasts}
+                        return {**message, "toasts": toasts, "progress": progress}
         raise AssertionError("the event stream ended without a result")
 
 
@@ -90,3 +95,33 @@ async def test_a_refusal_is_one_info_line_and_a_titled_toast(
     assert mine == [("INFO", "web upload refused: not_audio")]
     out, err = capfd.readouterr()
     assert "Traceback" not in out + err
+
+
+@pytest.mark.parametrize(("lang", "text", "voice", "stages"), [
+    ("en", "We are meeting at three o'clock tomorrow.", "en",
+     ["Analysing the recording…", "Checking the file…", "Decoding the audio…",
+      "Waiting for the speech models…", "Transcribing…",
+      "Reading the mood in the words and the voice…"]),
+    ("zh", "Thank you very much for the flowers.", "en",
+     ["正在分析录音…", "正在检查文件…", "正在解码音频…", "正在等待语音模型…", "正在转写…",
+      "正在从话语和声音中识别情绪…"]),
+])
+async def test_progress_moves_with_the_real_stages(
+        page: Page, tmp_path_factory: pytest.TempPathFactory, lang: str, text: str,
+        voice: str, stages: list[str]) -> None:
+    """Issue #20, item 7: the bar no longer sits at one figure for the whole run; it
+    names the stage the note is in, in the page's language, and only moves forward."""
+    clip = speech_file(tmp_path_factory.mktemp("progress"), text, "ogg")
+    path = await page.upload("note.ogg", clip.read_bytes())
+    done = await page.analyze_in(file_data(path), lang, timeout=240)
+    assert done["success"] is True, done
+    seen = [desc for desc, _ in done["progress"]]
+    # Gradio sends the newest update every 10 ms, so a stage shorter than that may be
+    # overwritten by the next one; the order never changes, and transcription (always
+    # far longer than 10 ms) is always seen.
+    assert seen and set(seen) <= set(stages), seen
+    order = [stages.index(desc) for desc in seen]
+    assert order == sorted(order), seen
+    assert stages[4] in seen
+    fractions = [fraction for _, fraction in done["progress"]]
+    assert fractions == sorted(fractions) and 0.0 <= fractions[0] and fractions[-1] < 1.0

@@ -35,6 +35,7 @@ from kombu.exceptions import OperationalError
 from inference.audio import check_size
 from inference.errors import Busy, Unavailable, VoicemoodError
 from inference.pipeline import PipelineResult
+from inference.stages import OnStage, tell
 from workers.celery import ANALYZE_TASK, QUEUE, make_app
 from workers.protocol import Request, limits_of, read_answer
 
@@ -119,9 +120,14 @@ class RemotePipeline:
         """Rough wait for a note behind ``depth`` others, from the measured note time."""
         return (depth + 1) * self._note_s + 1.0
 
-    async def run(self, audio: bytes, *, lang: str | None = None) -> PipelineResult:
+    async def run(self, audio: bytes, on_stage: OnStage | None = None, *,
+                  lang: str | None = None) -> PipelineResult:
         """Analyse one note on a worker. Raises what the in-process pipeline would raise,
-        and Unavailable while the broker cannot be reached."""
+        and Unavailable while the broker cannot be reached.
+
+        ``on_stage`` hears ``queue`` once the note is with the broker; the worker's own
+        stages stay on the worker.
+        """
         check_size(audio, self.settings.max_audio_bytes)
         depth = await self.queue_length()
         if depth >= self.settings.broker_max_queue:
@@ -135,6 +141,7 @@ class RemotePipeline:
         except BROKER_DOWN as exc:
             raise _unavailable() from exc
         t_sent = time.perf_counter()
+        tell(on_stage, "queue")
         try:
             answer = await self._wait(result)
         finally:

@@ -68,6 +68,7 @@ from bot import wording  # noqa: E402
 
 # Analysis at run time: Gradio reads the events' type hints to find the gr.Request.
 from bot.analysis import Analysis, Sender, error_json  # noqa: E402
+from inference import stages  # noqa: E402
 from inference.errors import EmptyInput, InputError, TooLarge  # noqa: E402
 from inference.types import TAG_ZH  # noqa: E402
 
@@ -278,14 +279,18 @@ def build_demo(service: AnalysisService, settings: Settings) -> gr.Blocks:
         t = texts.ui(lang)
         if not path:
             return _refused(t["no_audio"], t)
-        progress(0.1, desc=t["working"])
+        progress(0.0, desc=t["working"])
         user = _user(request)
+
+        def show_stage(stage: str, done: float) -> None:
+            progress(stages.fraction(stage, done), desc=t[f"stage_{stage}"])
+
         try:
             # In a thread: a slow disk must not stall the loop that serves everyone.
             audio = await asyncio.to_thread(_read_upload, path, demo.upload_file_set,
                                             settings.max_audio_bytes)
-            analysis = await service.analyze(audio, Sender(PLATFORM, user, user,
-                                                           uuid.uuid4().hex))
+            analysis = await service.analyze(
+                audio, Sender(PLATFORM, user, user, uuid.uuid4().hex), on_stage=show_stage)
         except NotUploaded:
             log.warning("web user %r named a file that was not uploaded; refused", user)
             return _refused(t["not_uploaded"], t)

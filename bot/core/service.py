@@ -34,6 +34,7 @@ from inference.arousal_baseline import fuse_with_baseline
 from inference.config import InferenceConfig
 from inference.engine import InferenceEngine
 from inference.pipeline import Pipeline
+from inference.stages import OnStage
 
 if TYPE_CHECKING:
     from bot.ops.settings import Settings
@@ -85,10 +86,10 @@ class Claim:
             return await asyncio.shield(self._pending)
         return None
 
-    async def analyze(self, audio: bytes) -> Analysis:
+    async def analyze(self, audio: bytes, on_stage: OnStage | None = None) -> Analysis:
         """Analyse and store the note of the claimed message (see ``AnalysisService.analyze``)."""
         assert self._service is not None and not self.in_flight, "not the holder of this claim"
-        self._result = await self._service._analyze_and_store(audio, self.sender)
+        self._result = await self._service._analyze_and_store(audio, self.sender, on_stage)
         return self._result
 
 
@@ -140,8 +141,12 @@ class AnalysisService:
             # The pipeline closes its engine; a remote pipeline (workers/) has none here.
             await self.pipeline.close()
 
-    async def analyze(self, audio: bytes, sender: Sender) -> Analysis:
+    async def analyze(self, audio: bytes, sender: Sender,
+                      on_stage: OnStage | None = None) -> Analysis:
         """Analyse one voice note from ``sender`` and record it in their history.
+
+        ``on_stage`` is told each stage the note enters (:data:`inference.stages.STAGES`),
+        for a progress display.
 
         Raises an :class:`~inference.errors.InputError` subclass for audio that cannot be
         analysed and :class:`~inference.errors.Busy` when the engine's queue is full.
@@ -153,7 +158,7 @@ class AnalysisService:
                 if claim.stored is not None:
                     return claim.stored
                 if not claim.in_flight:
-                    return await claim.analyze(audio)
+                    return await claim.analyze(audio, on_stage)
                 assert claim._pending is not None
                 pending = claim._pending
             result = await asyncio.shield(pending)
@@ -229,8 +234,9 @@ class AnalysisService:
         return await build_trend(self.store, platform, str(user_id), days=days,
                                  tz=self.settings.tz, lang=lang)
 
-    async def _analyze_and_store(self, audio: bytes, sender: Sender) -> Analysis:
-        analysis = await self.analyze_bytes(audio)
+    async def _analyze_and_store(self, audio: bytes, sender: Sender,
+                                 on_stage: OnStage | None = None) -> Analysis:
+        analysis = await self.analyze_bytes(audio, on_stage)
         # The tag is read against the person's own usual voice (a lively speaker is not
         # always excited); analyze_bytes returned a copy, so the cache keeps the plain one.
         past = await self.store.recent(sender.platform, str(sender.user_id), BASELINE_NOTES)
@@ -246,8 +252,9 @@ class AnalysisService:
                 return existing
         return analysis
 
-    async def analyze_bytes(self, audio: bytes) -> Analysis:
-        """Analyse audio without storing it (cached by the hash of the bytes)."""
+    async def analyze_bytes(self, audio: bytes, on_stage: OnStage | None = None) -> Analysis:
+        """Analyse audio without storing it (cached by the hash of the bytes; a cached note
+        goes through no stage)."""
         digest = hashlib.sha256(audio).hexdigest()
         cached = self._cache.get(digest)
         if cached is not None:
@@ -255,7 +262,7 @@ class AnalysisService:
             return replace(cached, timings={**cached.timings, "cached": 1.0}, id=None,
                            sender=None, duplicate=False)
         s = self.settings
-        result = await self.pipeline.run(audio)
+        result = await self.pipeline.run(audio, on_stage=on_stage)
         analysis = Analysis(
             transcript=result.transcript,
             language=result.language,
