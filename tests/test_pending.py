@@ -337,7 +337,7 @@ async def test_busy_models_during_resume_are_waited_out_then_the_note_is_answere
     await _left_by_an_earlier_run(service, ALICE, "f1")
     calls: list[bytes] = []
 
-    async def busy_once(audio: bytes) -> Analysis:
+    async def busy_once(audio: bytes, on_stage: object = None) -> Analysis:
         calls.append(audio)
         if len(calls) == 1:
             raise Busy("queue full", retry_after_s=0.0)

@@ -492,7 +492,7 @@ async def test_reply_to_a_known_analysis_escapes_the_speakers_words(slack, fake,
     what was said show as typed, in English and in Chinese."""
     results = [KNOWN, replace(KNOWN, transcript="今天*真*不开心", language="zh")]
 
-    async def known(audio: bytes) -> Analysis:
+    async def known(audio: bytes, on_stage: object = None) -> Analysis:
         return replace(results.pop(0))
 
     monkeypatch.setattr(slack.service, "analyze_bytes", known)

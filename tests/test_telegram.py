@@ -356,7 +356,7 @@ async def test_reply_to_a_known_analysis_in_english_and_chinese(
     results = [KNOWN, replace(KNOWN, transcript="今天我很开心。", language="zh"),
                replace(KNOWN, transcript="ok", language="<i>x</i>")]
     async with running_bot(fake, tmp_path, engine, share_cache=False) as service:
-        async def known(audio: bytes) -> Analysis:
+        async def known(audio: bytes, on_stage: object = None) -> Analysis:
             return replace(results.pop(0))
 
         monkeypatch.setattr(service, "analyze_bytes", known)

@@ -95,9 +95,9 @@ async def test_while_the_queue_is_full_an_upload_is_refused_unread(
     gate = asyncio.Event()
     infer = service.pipeline.engine.infer
 
-    async def held(audio):  # type: ignore[no-untyped-def]
+    async def held(audio, on_stage=None):  # type: ignore[no-untyped-def]
         await gate.wait()  # the one admitted note stays admitted until the gate opens
-        return await infer(audio)
+        return await infer(audio, on_stage=on_stage)
 
     monkeypatch.setattr(service.pipeline.engine, "infer", held)
     clip = speech_file(tmp_path, "Hello there.", "ogg")
