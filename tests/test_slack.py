@@ -715,10 +715,12 @@ async def test_voicemood_last_analyses_the_callers_latest_audio_file(slack, fake
 
 
 async def test_trend_is_private_and_the_chart_goes_to_a_dm(slack, fake):
+    # Whole days back from now: each note on its own calendar day, whatever the hour the
+    # test runs at (0.1 days back was yesterday in the first 2.4 h after midnight UTC).
     await seed(slack.service, ALICE, [note(d, lbl, v) for d, lbl, v in [
-        (0.1, "positive", 0.7), (1, "neutral", 0.1), (2, "negative", -0.5),
+        (0, "positive", 0.7), (1, "neutral", 0.1), (2, "negative", -0.5),
         (3, "positive", 0.6), (4, "excited", 0.4)]])
-    await seed(slack.service, BOB, [note(d, "negative", -0.9) for d in (0.2, 1, 2, 3)])
+    await seed(slack.service, BOB, [note(d, "negative", -0.9) for d in (0, 1, 2, 3)])
 
     reply = await slack.command("/trend", "30d", response="trend1")
     assert reply.status == 200 and reply.json()["text"] == "📈 Building your mood trend…"
