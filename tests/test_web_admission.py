@@ -83,8 +83,7 @@ async def test_a_declared_length_over_the_limit_is_refused_unread(
         writer.close()
     assert status == 413
     assert json.loads(body) == {"error": {"code": "too_large", "message":
-                                          "The file is larger than the limit of 2000000 "
-                                          "bytes."}}
+                                          "The file is larger than the limit of 1.9 MB."}}
 
 
 @pytest.mark.parametrize("path", ["/api/analyze", "/gradio_api/upload"])

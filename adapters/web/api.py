@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from adapters.web.auth import API_USER, LOCAL_USER, Access, TooManyLogins, basic_credentials
 from bot.analysis import Sender, error_json
 from bot.trend.summary import MAX_DAYS, parse_period
+from bot.wording import human_bytes
 from inference.errors import Busy, Unavailable
 
 if TYPE_CHECKING:
@@ -325,7 +326,8 @@ async def _read_upload(request: Request, limit: int) -> tuple[str, bytes]:
 
 
 def _too_large(limit: int) -> ApiError:
-    return ApiError("too_large", f"The file is larger than the limit of {limit} bytes.")
+    # The size in the one wording every refusal uses (bot.wording.human_bytes).
+    return ApiError("too_large", f"The file is larger than the limit of {human_bytes(limit)}.")
 
 
 def history_item(a: Analysis) -> dict[str, Any]:
