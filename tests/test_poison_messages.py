@@ -108,14 +108,16 @@ async def test_a_task_whose_audio_is_not_base64_is_rejected_without_retries(
         redis_server: RedisServer, worker: Worker) -> None:  # noqa: F811
     from tests.conftest import make_settings
     from workers.celery import ANALYZE_TASK, QUEUE, make_app
+    from workers.protocol import ReplyKey
 
     app = make_app(make_settings(Path("/nonexistent"), broker_url=redis_server.url))
     try:
-        app.send_task(ANALYZE_TASK, kwargs={"audio_b64": "%%%", "limits": {}, "lang": None},
-                      queue=QUEUE)
+        app.send_task(ANALYZE_TASK, kwargs={"audio_b64": "%%%", "limits": {}, "lang": None,
+                                            "reply_key": ReplyKey().public}, queue=QUEUE)
     finally:
         app.close()
     [line] = wait_for_log(worker, r"WARNING .*rejected a malformed request[^\n]*", 1)
+    assert "audio_b64 is not base64" in line
     assert "retry" not in worker.text().lower()
     assert worker.proc.poll() is None
     assert queue_length(redis_server.url) == 0

@@ -1,11 +1,11 @@
 """What crosses Redis in scale-out mode is the minimum, and nothing stays there.
 
-A note crosses as one task message (the audio, base64) and comes back as one result (the
-transcript and readings): the front end needs the transcript for its reply, also for a
-person with ``/privacy transcripts off``. Everything else is gone: Celery's task events
-(``task-succeeded`` carried the result, i.e. the transcript, to any subscriber such as
-Flower) are off, the result key is deleted as soon as the front end has read it, and a
-result nobody reads expires within minutes, not an hour.
+A note crosses as one task message (the audio, base64) and comes back as one result, sealed
+to the front end's reply key: the front end needs the transcript for its reply, also for a
+person with ``/privacy transcripts off``, but no word of it is readable in Redis. Everything
+else is gone: Celery's task events (``task-succeeded`` carried the result, i.e. the
+transcript, to any subscriber such as Flower) are off, the result key is deleted as soon as
+the front end has read it, and a result nobody reads expires within minutes, not an hour.
 
 Real redis-server, a real ``voicemood worker`` subprocess, the real service as front end;
 every message published on Redis is recorded with ``PSUBSCRIBE *``, and every key and
@@ -114,7 +114,7 @@ def wait_until(condition: object, timeout: float = 30) -> None:
         time.sleep(0.05)
 
 
-async def test_only_the_result_carries_the_transcript_and_nothing_is_left_in_redis(
+async def test_no_word_of_the_transcript_crosses_redis_and_nothing_is_left_there(
         tmp_path: Path, redis_server: RedisServer, worker: Worker,  # noqa: F811
         clip: bytes, published: list[tuple[str, bytes]]) -> None:
     sender = Sender("telegram", "7", "42", "m1")
@@ -144,26 +144,30 @@ async def test_only_the_result_carries_the_transcript_and_nothing_is_left_in_red
         assert b"OggS" not in value, key
     assert not [k for k in left if k.startswith(b"celery-task-meta-")]  # read, then deleted
 
-    # What was published: the result, once, to the front end waiting on its channel; no
-    # task event (task-succeeded used to carry the transcript to every subscriber).
-    with_word = sorted({ch for ch, data in published if WORD in data.lower()})
-    assert len(with_word) == 1 and with_word[0].startswith("celery-task-meta-"), with_word
+    # What was published: the result, once, sealed, to the front end waiting on its channel
+    # (it used to carry the transcript in the clear); no task event (task-succeeded used to
+    # carry it to every subscriber).
+    assert not [ch for ch, data in published if WORD in data.lower()]
+    results = [data for ch, data in published if ch.startswith("celery-task-meta-")]
+    assert len(results) == 1 and b'"sealed"' in results[0], results
     assert not [ch for ch, _ in published if "celeryev/task" in ch]
 
 
 def test_a_result_nobody_reads_expires_within_minutes(
         redis_server: RedisServer, worker: Worker, clip: bytes) -> None:  # noqa: F811
     from workers.celery import ANALYZE_TASK, QUEUE, make_app
-    from workers.protocol import Request
+    from workers.protocol import ReplyKey, Request
 
     app = make_app(make_settings(Path("/nonexistent"), broker_url=redis_server.url))
     client = redis.Redis.from_url(redis_server.url)
     try:
         sent = app.send_task(ANALYZE_TASK, queue=QUEUE,
-                             kwargs=Request(clip, limits={}, lang=None).to_json())
+                             kwargs=Request(clip, limits={}, lang=None,
+                                            reply_key=ReplyKey().public).to_json())
         key = f"celery-task-meta-{sent.id}"
         # Nobody waits for it (the front end that sent it died): it is still written...
         wait_until(lambda: b'"SUCCESS"' in (client.get(key) or b""), timeout=120)
+        assert WORD not in (client.get(key) or b"").lower()  # sealed: no word readable
         # ...and goes by itself soon.
         assert 0 < client.ttl(key) <= RESULT_TTL_S
         client.delete(key)

@@ -8,8 +8,10 @@ loads no models. For each note it
 1. refuses an empty or over-large file locally (the same errors as in-process), and checks
    the length of the broker queue: beyond ``VOICEMOOD_BROKER_MAX_QUEUE`` the sender gets
    :class:`~inference.errors.Busy` with an estimate, as from a full engine;
-2. sends one Celery task with the audio, the input limits and the language hint;
-3. waits (without blocking the event loop) for the answer and returns its
+2. sends one Celery task with the audio, the input limits, the language hint and the
+   public half of this process's reply key;
+3. waits (without blocking the event loop) for the answer, opens it with the private half
+   (see :mod:`workers.protocol`) and returns its
    :class:`~inference.pipeline.PipelineResult`, or raises the refusal the worker returned.
 
 With no worker running, notes wait in Redis and are answered once one starts. While Redis
@@ -37,7 +39,7 @@ from inference.errors import Busy, Unavailable, VoicemoodError
 from inference.pipeline import PipelineResult
 from inference.stages import OnStage, tell
 from workers.celery import ANALYZE_TASK, QUEUE, make_app
-from workers.protocol import Request, limits_of, read_answer
+from workers.protocol import MalformedAnswer, ReplyKey, Request, limits_of, read_answer
 
 if TYPE_CHECKING:
     from bot.ops.settings import Settings
@@ -73,6 +75,8 @@ class RemotePipeline:
         # serialises their reads), instead of one pub/sub connection per thread.
         self.app.conf.result_backend_thread_safe = True
         self.limits = limits_of(settings)
+        # Workers seal each answer to this key: what they send back is readable here only.
+        self.reply_key = ReplyKey()
         self._redis = redis.Redis.from_url(settings.broker_url, socket_timeout=2.0,
                                            socket_connect_timeout=2.0)
         # Celery's client calls block: they run here, never on the event loop.
@@ -134,7 +138,8 @@ class RemotePipeline:
             wait = self.estimated_wait_s(depth)
             raise Busy(f"voicemood is busy right now; please try again in about {wait:.0f} s.",
                        retry_after_s=wait)
-        request = Request(audio=audio, limits=self.limits, lang=lang)
+        request = Request(audio=audio, limits=self.limits, lang=lang,
+                          reply_key=self.reply_key.public)
         t0 = time.perf_counter()
         try:
             result = await self._call(self._send, request)
@@ -150,7 +155,11 @@ class RemotePipeline:
             with contextlib.suppress(Exception):  # best-effort clean-up
                 await self._call(result.forget)
         elapsed = time.perf_counter() - t0
-        analysed = read_answer(answer)  # raises the refusal the worker returned
+        try:
+            analysed = read_answer(answer, self.reply_key)  # raises the worker's refusal
+        except MalformedAnswer as exc:
+            log.error("a note's answer could not be read: %s", exc)
+            raise RemoteTaskFailed("the worker's answer could not be read") from exc
         self._models = dict(analysed.models)
         worker_s = analysed.timings.get("total", elapsed)
         self._note_s = 0.8 * self._note_s + 0.2 * worker_s

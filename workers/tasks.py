@@ -35,7 +35,14 @@ from inference.engine import InferenceEngine
 from inference.errors import Busy, VoicemoodError
 from inference.pipeline import Pipeline, PipelineResult
 from workers.celery import ANALYZE_TASK, app
-from workers.protocol import LIMIT_FIELDS, MalformedRequest, Request, error_answer, ok_answer
+from workers.protocol import (
+    LIMIT_FIELDS,
+    MalformedRequest,
+    Request,
+    error_answer,
+    ok_answer,
+    seal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -157,10 +164,12 @@ class AnalysisTask(Task):
 @app.task(name=ANALYZE_TASK, base=AnalysisTask, bind=True, acks_late=True,
           reject_on_worker_lost=True, max_retries=MAX_RETRIES)
 def analyze(self: AnalysisTask, audio_b64: str, limits: dict[str, float],
-            lang: str | None = None) -> dict[str, Any]:
-    """Analyse one note: the answer is a result or a refusal (see workers.protocol)."""
+            lang: str | None = None, reply_key: str | None = None) -> dict[str, Any]:
+    """Analyse one note: the answer is a result or a refusal, sealed to the front end's
+    reply key (see workers.protocol)."""
     try:
-        request = Request.from_json({"audio_b64": audio_b64, "limits": limits, "lang": lang})
+        request = Request.from_json({"audio_b64": audio_b64, "limits": limits, "lang": lang,
+                                     "reply_key": reply_key})
     except MalformedRequest as exc:
         # Running it again cannot help, and nobody of ours waits for it: acknowledge and
         # drop it (the bytes are not logged: they may be someone's audio).
@@ -172,11 +181,11 @@ def analyze(self: AnalysisTask, audio_b64: str, limits: dict[str, float],
     except Busy as exc:
         metrics.count_note("busy")
         if self.request.retries >= self.max_retries:
-            return error_answer(exc)
+            return seal(error_answer(exc), request.reply_key)
         raise self.retry(countdown=min(max(exc.retry_after_s, 1.0), 30.0)) from None
     except VoicemoodError as exc:  # a refusal is the answer; running it again changes nothing
         metrics.count_note(metrics.outcome_of(exc))
-        return error_answer(exc)
+        return seal(error_answer(exc), request.reply_key)
     except TimeLimitExceeded:
         metrics.count_note("error")
         log.error("a note took longer than the %.0f s time limit", settings.task_time_limit_s)
@@ -191,7 +200,7 @@ def analyze(self: AnalysisTask, audio_b64: str, limits: dict[str, float],
         raise self.retry(exc=exc, countdown=delay) from None
     metrics.count_note("ok")
     metrics.observe_result(result.timings)
-    return ok_answer(result)
+    return seal(ok_answer(result), request.reply_key)
 
 
 @inspect_command()
