@@ -138,7 +138,7 @@ async def test_a_chunked_page_upload_over_the_limit_is_cut_off(
     finally:
         writer.close()
     assert status == 413
-    assert body == b"File size exceeded maximum allowed size of 2000000 bytes."
+    assert body == b"File size exceeded maximum allowed size of 1.9 MB."
     await until(lambda: _uploads() <= before, REFUSAL_S, "the partial upload to go")
 
 

@@ -311,7 +311,9 @@ def test_read_upload_bounds_the_size_before_reading(upload_folder: Path) -> None
     with huge.open("wb") as fh:
         fh.truncate(10**12)
     started = time.monotonic()
-    with pytest.raises(TooLarge):
+    with pytest.raises(TooLarge) as caught:
         _read_upload(str(huge), {str(huge)}, 50 * 1024 * 1024)
     assert time.monotonic() - started < 1.0
+    # The size in the one wording of every refusal (#20.12), not "1000000.0 MB; ... 52.4 MB".
+    assert caught.value.message == "The file is 931.3 GB; the limit is 50 MB."
     assert not huge.exists()

@@ -152,7 +152,7 @@ class UploadAdmission:
             ended = not message.get("more_body", False)
             if received > ceiling:
                 raise _BodyTooLarge(f"File size exceeded maximum allowed size of "
-                                    f"{self.limit} bytes.")
+                                    f"{human_bytes(self.limit)}.")
             return message
 
         await self.app(scope, counted, send)

@@ -126,8 +126,8 @@ def _read_upload(path: str, uploaded: Collection[str], max_bytes: int) -> bytes:
             if not stat.S_ISREG(info.st_mode):
                 raise NotUploaded("This file was not uploaded to this page.")
             if info.st_size > max_bytes:
-                raise TooLarge(f"The file is {info.st_size / 1e6:.1f} MB; the limit is "
-                               f"{max_bytes / 1e6:.1f} MB.")
+                raise TooLarge(f"The file is {wording.human_bytes(info.st_size)}; the limit "
+                               f"is {wording.human_bytes(max_bytes)}.")
             data = fh.read(max_bytes + 1)  # bounded even if the file grows meanwhile
     finally:
         with contextlib.suppress(OSError):
@@ -138,7 +138,7 @@ def _read_upload(path: str, uploaded: Collection[str], max_bytes: int) -> bytes:
             with contextlib.suppress(OSError):
                 os.rmdir(parent)
     if len(data) > max_bytes:
-        raise TooLarge(f"The file is over the limit of {max_bytes / 1e6:.1f} MB.")
+        raise TooLarge(f"The file is over the limit of {wording.human_bytes(max_bytes)}.")
     if not data:
         raise EmptyInput("The file is empty.")
     return data
