@@ -27,6 +27,7 @@ import asyncio
 import base64
 import contextlib
 import html
+import json
 import logging
 import os
 import socket
@@ -419,6 +420,50 @@ def build_demo(service: AnalysisService, settings: Settings) -> gr.Blocks:
     return demo
 
 
+#: Gradio's own refusal of a file over ``max_file_size``, thrown in the browser before the
+#: upload starts (its client, Gradio 6.31): English, with the limit as "50.0 Mb".
+GRADIO_SIZE_REFUSAL = "File(s) exceed the maximum allowed size of"
+
+#: Rewrites that one toast in the page's language, with the limit in the one wording of
+#: every refusal. Gradio has no hook for its client-side messages, so a MutationObserver
+#: mends the toast as it appears. __SAY__ is {lang: {title, text}}.
+_SIZE_TOAST_JS = """
+(() => {
+  const SAY = __SAY__;
+  const lang = () => {
+    const zh = [...document.querySelectorAll("#language label")].find(
+      (l) => l.textContent.trim() === "中文");
+    return zh && zh.querySelector("input") && zh.querySelector("input").checked ? "zh" : "en";
+  };
+  const mend = () => {
+    for (const el of document.querySelectorAll(".toast-text, .toast-message-text")) {
+      if (!el.textContent.includes(__GRADIO__)) continue;
+      const say = SAY[lang()];
+      el.textContent = say.text;
+      const toast = el.closest(".toast-body, .toast-item");
+      const title = toast && toast.querySelector(".toast-title");
+      if (title) title.textContent = say.title;
+    }
+  };
+  new MutationObserver(mend).observe(document.documentElement,
+                                     {childList: true, subtree: true, characterData: true});
+})();
+"""
+
+
+def size_toast_head(settings: Settings) -> str:
+    """The page's ``<head>`` script that says Gradio's too-large refusal in the page's
+    language, as the bots say it (e.g. "That file is too large for me (50 MB)...")."""
+    too_large = TooLarge("over the limit")
+    say = {lang: {"title": texts.ui(lang)["error"],
+                  "text": wording.error_reply(too_large, lang, settings)}
+           for lang in ("en", "zh")}
+    # JSON is valid JavaScript; "</" is escaped so no text can close the script element.
+    js = (_SIZE_TOAST_JS.replace("__SAY__", json.dumps(say, ensure_ascii=False))
+          .replace("__GRADIO__", json.dumps(GRADIO_SIZE_REFUSAL)))
+    return "<script>" + js.replace("</", "<\\/") + "</script>"
+
+
 def build_app(service: AnalysisService, settings: Settings, access: Access) -> FastAPI:
     """One FastAPI app: the JSON API and ``/healthz``, then the page mounted at ``/``."""
     # No /docs or /redoc: FastAPI's pages load Swagger UI from a CDN.
@@ -433,7 +478,7 @@ def build_app(service: AnalysisService, settings: Settings, access: Access) -> F
         max_file_size=settings.max_audio_bytes, ssr_mode=False, footer_links=[],
         run_history=False, mcp_server=False, enable_monitoring=False, pwa=False,
         # Only gr.Error texts reach people, never an exception's own text.
-        show_error=False, app_kwargs={"openapi_url": None},
+        show_error=False, app_kwargs={"openapi_url": None}, head=size_toast_head(settings),
     )
     # launch() sets this flag, mount_gradio_app() does not (Gradio 6.31). Without it the
     # check that an event's input file lies in Gradio's upload folder
