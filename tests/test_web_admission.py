@@ -152,3 +152,47 @@ async def test_an_aborted_page_upload_leaves_no_file(
     await until(lambda: _uploads() - before, REFUSAL_S, "Gradio to start writing the upload")
     writer.close()  # the browser tab closed mid-upload
     await until(lambda: not (_uploads() - before), REFUSAL_S, "the partial file to go")
+
+
+async def test_api_bodies_share_a_memory_budget(engine: InferenceEngine, tmp_path: Path) -> None:
+    """Each API body is read whole and held until its answer; past the budget the next
+    upload is refused unread (30 parallel 45 MB uploads took 1.4 GB; bench/upload_flood.py)."""
+    async with web_server(engine, tmp_path, max_audio_bytes=LIMIT,
+                          web_upload_memory_bytes=3_000_000) as (web, _):
+        reader, writer = await _head(web, "/api/analyze", 1_900_000)  # its body on its way
+        try:
+            second, w2 = await _head(web, "/api/analyze", 1_900_000)
+            try:
+                status, headers, body = await _answer(second)
+            finally:
+                w2.close()
+            assert status == 503 and headers["retry-after"] == "5"
+            assert json.loads(body) == {"error": {"code": "busy", "message":
+                                                  "voicemood is busy right now; please try "
+                                                  "again in about 5 s."}}
+        finally:
+            writer.close()
+        # Once the first is gone, a body as large is read again (and refused as not audio).
+        junk = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; "
+                f"filename=\"junk.ogg\"\r\n\r\n").encode() + b"\1" * 1_800_000 + \
+            f"\r\n--{BOUNDARY}--\r\n".encode()
+        deadline = time.monotonic() + REFUSAL_S
+        while True:
+            async with httpx.AsyncClient(base_url=web.url, timeout=120) as c:
+                reply = await c.post("/api/analyze", content=junk, headers={
+                    "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+            if reply.status_code != 503 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        assert reply.status_code == 415, reply.text
+
+
+def test_an_upload_budget_below_one_largest_file_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from bot.ops.settings import Settings
+
+    with pytest.raises(ValidationError, match="VOICEMOOD_WEB_UPLOAD_MEMORY_BYTES must be at "
+                                              "least VOICEMOOD_MAX_AUDIO_BYTES"):
+        Settings(_env_file=None, max_audio_bytes=LIMIT, web_upload_memory_bytes=LIMIT - 1)
+    assert Settings(_env_file=None, max_audio_bytes=LIMIT).web_upload_budget == 4 * LIMIT

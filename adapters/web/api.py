@@ -87,6 +87,11 @@ class _UploadAborted(MultiPartException):
     """The client went away mid-body: Gradio's parser then deletes its partial files."""
 
 
+#: Retry-After of an upload refused while others' bodies fill the memory budget: they are
+#: read and refused or queued within seconds.
+UPLOAD_RETRY_S = 5
+
+
 class UploadAdmission:
     """ASGI middleware: admit an upload before a byte of its body is read.
 
@@ -94,7 +99,10 @@ class UploadAdmission:
     ``Content-Length`` over the limit (plus multipart framing) is answered 413 ``too_large``,
     and while the analysis queue is full 503 ``busy`` with ``Retry-After``, both unread
     (the bodies used to be buffered first: 30 parallel 45 MB uploads took the server from
-    0.7 to 2.0 GB). Gradio's upload is also counted as it streams (a chunked body declares
+    0.7 to 2.0 GB). The API route's bodies, read whole and held until their answer, share
+    a memory budget (``VOICEMOOD_WEB_UPLOAD_MEMORY_BYTES``): one that would take it past
+    the budget is 503 ``busy`` too, unread; one alone is always taken.
+    Gradio's upload is also counted as it streams (a chunked body declares
     no length; Gradio caps each file, not the body) and cut off over the limit, and a
     client that disconnects mid-body makes Gradio delete its partial file (it kept it).
     The API route counts its own body (:func:`_read_upload`).
@@ -104,6 +112,11 @@ class UploadAdmission:
         self.app = app
         self.service = service
         self.limit = limit
+        # Bytes the API route's bodies hold in memory now: each is read whole and kept
+        # until its answer, so 30 parallel 45 MB uploads took 1.4 GB even with the queue
+        # far from full (bench/upload_flood.py).
+        self.budget = service.settings.web_upload_budget
+        self.held = 0
 
     def _busy(self) -> Busy | None:
         # The in-process pipeline's admission count; a remote pipeline has none here and
@@ -125,11 +138,18 @@ class UploadAdmission:
         ceiling = self.limit + MULTIPART_SLACK
         declared = dict(scope["headers"]).get(b"content-length", b"")
         refusal: ApiError | None = None
+        # What the API route's body may take: its declared length, or the limit when it
+        # declares none (chunked; the route cuts it off there).
+        need = min(int(declared), ceiling) if declared.isdigit() else ceiling
         if declared.isdigit() and int(declared) > ceiling:
             refusal = _too_large(self.limit)
         elif (busy := self._busy()) is not None:
             refusal = ApiError("busy", str(busy), headers={
                 "Retry-After": str(max(1, math.ceil(busy.retry_after_s)))})
+        elif path == API_UPLOAD and self.held > 0 and self.held + need > self.budget:
+            refusal = ApiError("busy", "voicemood is busy right now; please try again in "
+                               f"about {UPLOAD_RETRY_S} s.",
+                               headers={"Retry-After": str(UPLOAD_RETRY_S)})
         if refusal is not None:
             log.info("upload to %s refused unread: %s", path, refusal.code)
             response = _error_response({"error": {"code": refusal.code,
@@ -138,7 +158,11 @@ class UploadAdmission:
             await response(scope, receive, send)
             return
         if path == API_UPLOAD:
-            await self.app(scope, receive, send)
+            self.held += need
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self.held -= need
             return
         received = 0
         ended = False

@@ -148,8 +148,12 @@ class Settings(BaseSettings):
     web_port: int | None = Field(None, ge=1, le=65535, validation_alias=_env("VOICEMOOD_WEB_PORT"))
     web_users: SecretStr | None = Field(None, validation_alias=_env("VOICEMOOD_WEB_USERS"))
     api_token: SecretStr | None = Field(None, validation_alias=_env("VOICEMOOD_API_TOKEN"))
+    #: Bytes of upload bodies the JSON API holds in memory at once (unset: 4 largest files).
+    web_upload_memory_bytes: int | None = Field(
+        None, gt=0, validation_alias=_env("VOICEMOOD_WEB_UPLOAD_MEMORY_BYTES"))
 
-    @field_validator("web_port", "web_users", "api_token", mode="before")
+    @field_validator("web_port", "web_users", "api_token", "web_upload_memory_bytes",
+                     mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # `VOICEMOOD_WEB_PORT=` in a copied .env.example means "not set", not "port ''".
@@ -177,6 +181,21 @@ class Settings(BaseSettings):
             raise ValueError(f"VOICEMOOD_TZ={value!r} is not a known time zone; use an IANA "
                              "name like UTC, Europe/Berlin or Asia/Shanghai") from None
         return name
+
+    @model_validator(mode="after")
+    def _check_upload_memory(self) -> Settings:
+        # Below one largest file, a file the limit admits could never be taken.
+        if (self.web_upload_memory_bytes is not None
+                and self.web_upload_memory_bytes < self.max_audio_bytes):
+            raise ValueError("VOICEMOOD_WEB_UPLOAD_MEMORY_BYTES must be at least "
+                             "VOICEMOOD_MAX_AUDIO_BYTES (one largest file)")
+        return self
+
+    @property
+    def web_upload_budget(self) -> int:
+        """Bytes of upload bodies the JSON API may hold at once (``VOICEMOOD_WEB_UPLOAD_
+        MEMORY_BYTES``, else four times ``VOICEMOOD_MAX_AUDIO_BYTES``)."""
+        return self.web_upload_memory_bytes or 4 * self.max_audio_bytes
 
     @model_validator(mode="after")
     def _check_visibility(self) -> Settings:
