@@ -20,7 +20,6 @@ import asyncio
 import collections
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,14 +29,12 @@ from pathlib import Path
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.queue_bench import free_port  # noqa: E402
+
 ROUTES = {"api": ("/api/analyze", "file"), "page": ("/gradio_api/upload", "files")}
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def memory_mb(pid: int) -> dict[str, float]:
