@@ -118,14 +118,19 @@ class UploadAdmission:
         self.budget = service.settings.web_upload_budget
         self.held = 0
 
-    def _busy(self) -> Busy | None:
-        # The in-process pipeline's admission count; a remote pipeline has none here and
-        # admits in its own run().
-        pipeline = self.service.pipeline
-        admitted = getattr(pipeline, "admitted_jobs", None)
-        if admitted is None or admitted < self.service.settings.queue_size:
-            return None
-        wait = pipeline.estimated_wait_s()
+    def _busy(self, path: str, need: int) -> Busy | None:
+        """Busy while the analysis queue is full, or while the API route's bodies in memory
+        leave no room for ``need`` more bytes; None when the upload may be read."""
+        if path == API_UPLOAD and self.held > 0 and self.held + need > self.budget:
+            wait: float = UPLOAD_RETRY_S
+        else:
+            # The in-process pipeline's admission count; a remote pipeline has none here
+            # and admits in its own run().
+            pipeline = self.service.pipeline
+            admitted = getattr(pipeline, "admitted_jobs", None)
+            if admitted is None or admitted < self.service.settings.queue_size:
+                return None
+            wait = pipeline.estimated_wait_s()
         return Busy(f"voicemood is busy right now; please try again in about {wait:.0f} s.",
                     retry_after_s=wait)
 
@@ -143,13 +148,9 @@ class UploadAdmission:
         need = min(int(declared), ceiling) if declared.isdigit() else ceiling
         if declared.isdigit() and int(declared) > ceiling:
             refusal = _too_large(self.limit)
-        elif (busy := self._busy()) is not None:
+        elif (busy := self._busy(path, need)) is not None:
             refusal = ApiError("busy", str(busy), headers={
                 "Retry-After": str(max(1, math.ceil(busy.retry_after_s)))})
-        elif path == API_UPLOAD and self.held > 0 and self.held + need > self.budget:
-            refusal = ApiError("busy", "voicemood is busy right now; please try again in "
-                               f"about {UPLOAD_RETRY_S} s.",
-                               headers={"Retry-After": str(UPLOAD_RETRY_S)})
         if refusal is not None:
             log.info("upload to %s refused unread: %s", path, refusal.code)
             response = _error_response({"error": {"code": refusal.code,
