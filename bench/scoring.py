@@ -1,32 +1,51 @@
 """Scores for the quality tests and the benchmark (not part of the product).
 
-jiwer computes the transcript error rates; this module only normalises the texts the way
-../shared/README.md asks: Chinese without punctuation or spaces, Latin letters upper-cased,
-scored per character (CER); English lower-cased, without punctuation, hyphenated words
-split, scored per word (WER). Words-branch scores (:func:`score`): accuracy, macro-F1 and
-the confusion matrix, by scikit-learn.
+jiwer computes the transcript error rates; this module only normalises the texts, the same
+way on both sides of every comparison (a reference and any recogniser's output):
+
+* Chinese as ../shared/README.md asks: no punctuation or spaces, Latin letters upper-cased,
+  and each Arabic digit written as the Chinese digit it is read as (``2`` -> ``二``), since
+  the references spell numbers out ("一三七零…") while Whisper writes some as digits
+  ("137…"); scored per character (CER).
+* English by Whisper's own English normaliser (the ``whisper-normalizer`` package, the
+  normaliser the Whisper paper scores with): lower case, no punctuation, spelled numbers as
+  digits ("two" and "2." both become "2"), "Mr." as "mister", British spellings as American,
+  contractions expanded; scored per word (WER).
+
+Words-branch scores (:func:`score`): accuracy, macro-F1 and the confusion matrix, by
+scikit-learn.
 """
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import jiwer
 
+#: Arabic digits as the Chinese digits a reading of them says.
+_ZH_DIGITS = str.maketrans("0123456789", "零一二三四五六七八九")
+
 
 def normalise_zh(text: str) -> str:
-    """Drop punctuation and spaces, upper-case Latin letters."""
+    """Drop punctuation and spaces, upper-case Latin letters, Arabic digits as Chinese ones."""
     text = unicodedata.normalize("NFKC", text).upper()
-    return "".join(ch for ch in text if ch.isalnum())
+    return "".join(ch for ch in text if ch.isalnum()).translate(_ZH_DIGITS)
 
 
 def normalise_en(text: str) -> str:
-    """Lower-case words without punctuation, one space apart; hyphenated words count as two."""
-    text = unicodedata.normalize("NFKC", text).lower().replace("-", " ")
-    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text).split())
+    """Whisper's English normalisation: lower-case words without punctuation, one space
+    apart, numbers as digits, standard spellings (see the module docstring)."""
+    return " ".join(_english_normaliser()(text).split())
+
+
+@cache
+def _english_normaliser():
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    return EnglishTextNormalizer()
 
 
 def cer_zh(references: Sequence[str], hypotheses: Sequence[str]) -> float:
