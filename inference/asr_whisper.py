@@ -37,6 +37,7 @@ class WhisperAsr:
         languages: Sequence[str] = ("zh", "en"),
         beam_size: int = 5,
         cpu_threads: int = 0,
+        short_windows: bool = True,
     ) -> None:
         from faster_whisper import WhisperModel
 
@@ -49,16 +50,20 @@ class WhisperAsr:
         )
         self.languages = [lang for lang in languages if lang]
         self.beam_size = beam_size
+        #: Whether short notes are encoded in short windows (inference/whisper_batch.py).
+        self.short_windows = short_windows
         self.info = ModelInfo(
             component="asr", tier="offline", model=whisper_model_name(model_dir),
             device=device, detail=f"faster-whisper {compute_type}, Silero VAD",
         )
 
     def transcribe_batch(self, clips: Sequence[Clip]) -> list[Transcript]:
-        """Transcribe the clips together: their 30 s windows are beam-decoded as one batch.
+        """Transcribe the clips together: their windows are beam-decoded as one batch.
 
-        Same decoding rules, and the same results, as faster-whisper's own
-        ``WhisperModel.transcribe`` on each clip alone (see inference/whisper_batch.py).
+        A note whose speech fits is encoded in a short window rather than 30 s (unless
+        ``short_windows`` is off); every other window follows the decoding rules of
+        faster-whisper's own ``WhisperModel.transcribe`` on each clip alone (see
+        inference/whisper_batch.py).
         """
         from inference.whisper_batch import transcribe_clips  # needs faster-whisper loaded
 

@@ -210,6 +210,7 @@ def load_whisper(config: InferenceConfig, device: str) -> AsrBackend:
     return WhisperAsr(
         model_dir, device=device, languages=config.language_list,
         cpu_threads=cpu_threads() if device == "cpu" else 0,
+        short_windows=config.whisper_short_windows,
     )
 
 

@@ -30,6 +30,8 @@ class InferenceConfig:
     vad_model: str = "fsmn-vad"
     punc_model: str = "ct-punc"
     whisper_model: str = ""
+    #: Short notes through short encoder windows (inference/whisper_batch.py).
+    whisper_short_windows: bool = True
     #: Languages the ASR may choose from; empty means any.
     languages: tuple[str, ...] = ("zh", "en")
     text_emotion_backend: str = "auto"

@@ -1,32 +1,49 @@
-"""Whisper over many clips at once, with the same decoding rules as one clip at a time.
+"""Whisper over many clips at once: the encoder spends its time on speech, not padding.
 
 faster-whisper's ``WhisperModel.transcribe`` handles one clip; its ``BatchedInferencePipeline``
 batches the VAD chunks of *one* clip but drops the temperature fallback and the re-decoding
 of a window whose last sentence was cut off (measured on shared/data: "...by means of
 movable" instead of "...movable types."). This module runs the sequential algorithm of
-``WhisperModel.generate_segments`` for a list of clips in lock-step, one 30 s window per clip
+``WhisperModel.generate_segments`` for a list of clips in lock-step, one window per clip
 per round:
 
 1. Silero VAD keeps the speech of each clip (``vad_filter=True``, default ``VadOptions``).
-2. Each round encodes one window per active clip. On CPU the encoder runs window by window
-   (batching it was no faster on 2 cores and holds more memory); on CUDA in one batch.
-   Round 1 also picks each clip's language from its own encoder output (restricted to the
-   allowed languages), so the encoder runs once per window instead of twice.
+2. Each round encodes one window per active clip. Whisper always reads a 30 s window, but
+   a voice note holds a few seconds of speech, and the encoder's cost grows faster than its
+   input (self-attention over 1500 positions: on 2 CPU cores a 30 s window takes 0.61 s, a
+   10 s one 0.11 s). So a clip whose speech fits in a *short window* (:data:`SHORT_WINDOWS_S`,
+   the speech followed by :data:`TAIL_PAD_S` of silence, as the 30 s window has after a
+   short note) is encoded at that length; CTranslate2's Whisper takes any length up to 30 s,
+   and timestamps keep their 0.02 s steps. The length depends on the clip alone, never on
+   its batch-mates, so a note's words are the same in any batch. Other clips, and every
+   clip when ``short_windows`` is off, get faster-whisper's 30 s windows. On CPU the
+   encoder runs window by window (batching it was no faster on 2 cores and holds more
+   memory); on CUDA in one batch per window length. Round 1 also picks each clip's
+   language from its own encoder output (restricted to the allowed languages), so the
+   encoder runs once per window instead of twice.
 3. The windows are decoded together with beam search in one ``generate`` call per prompt
-   length (CTranslate2 needs ``<|startoftranscript|>`` at the same position in a batch; the
-   Mandarin prompt makes those prompts longer).
-4. Per window, exactly as ``generate_segments`` with ``condition_on_previous_text=False``:
+   length and window length (CTranslate2 needs ``<|startoftranscript|>`` at the same
+   position in a batch, and one encoder length; the Mandarin prompt makes prompts longer).
+4. Per window, as ``generate_segments`` with ``condition_on_previous_text=False``:
    temperature fallback (compression ratio > 2.4 or avg log-prob < -1: re-decoded alone
    through ``generate_with_fallback``), the no-speech skip, the split on timestamp tokens,
    and the next window starting at the last complete segment.
+5. A short window is Whisper outside the input it was trained on, and it can fail in ways
+   the 30 s window does not: a sentence said twice ("打开金玉良缘。打开金玉良缘。"), a
+   repetition loop. A short window whose decode looks like that (:func:`_doubtful`: it
+   would need the temperature fallback, repeats itself, runs to its token cap or writes far
+   more tokens than its speech can hold) is not fallen back on at higher temperatures: the
+   clip starts again on 30 s windows, which decode it exactly as faster-whisper would. On
+   the dev recordings that is 1 to 3 clips in 100 (docs/benchmarks.md).
 
 Beam search in CTranslate2 keeps the hypotheses of each batch item apart, so a batch gives
-the same tokens as the clips one by one (checked in tests/test_engine.py on real
-recordings).
+the same tokens as the clips one by one (checked in tests/test_engine.py and
+tests/test_batch_words.py on real recordings).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +63,7 @@ class WhisperAsr(Protocol):
     info: ModelInfo
     languages: list[str]
     beam_size: int
+    short_windows: bool
 
 #: WhisperModel.transcribe's defaults, which the single-clip path used.
 BEST_OF = 5
@@ -56,6 +74,25 @@ NO_SPEECH_THRESHOLD = 0.6
 MAX_INITIAL_TIMESTAMP = 1.0
 #: Frames in one Whisper window (30 s at 100 frames/s).
 WINDOW_FRAMES = 3000
+#: Mel frames per second of audio.
+FRAMES_PER_S = 100
+#: Lengths of the short windows, in seconds: a clip gets the shortest that holds its speech
+#: plus TAIL_PAD_S, else 30 s windows. Few lengths, so most notes of a batch share one beam
+#: search; none under 15 s, where short notes lost and repeated words in the measurements
+#: (docs/benchmarks.md, issue 21).
+SHORT_WINDOWS_S = (15, 20)
+#: Silence after the speech of a short window, in seconds.
+TAIL_PAD_S = 3.0
+#: New tokens a short window may decode: this many, plus TOKENS_PER_S per second of window.
+#: Speech measured at most 9 tokens a second, so only a runaway loop meets the cap.
+TOKEN_SLACK = 32
+TOKENS_PER_S = 12
+#: More tokens per second of speech than this (text and timestamps) is a short window
+#: writing what was not said; measured speech stays under 6 (docs/benchmarks.md).
+MAX_TOKENS_PER_SPEECH_S = 8.0
+#: Shortest piece whose repetition makes a decode doubtful: "no, no" or "哈哈哈哈" is
+#: speech, a whole sentence twice over is not (a false alarm only costs a 30 s redo).
+MIN_REPEATED_LETTERS = 4
 
 
 @dataclass
@@ -65,9 +102,13 @@ class _ClipState:
     index: int
     features: np.ndarray  # (n_mels, frames) of the speech VAD kept
     content_frames: int
+    #: Whether the clip is decoded in a short window (False: 30 s windows, as faster-whisper).
+    short: bool = False
     seek: int = 0
     language: str = ""
     tokenizer: Any = None
+    #: The tokens of the initial prompt, kept for a start again on 30 s windows.
+    initial_prompt: list[int] = field(default_factory=list)
     #: Tokens of the initial prompt; emptied once a window has been decoded, as
     #: generate_segments does when it does not condition on previous text.
     prompt_tokens: list[int] = field(default_factory=list)
@@ -76,6 +117,13 @@ class _ClipState:
     @property
     def done(self) -> bool:
         return self.seek >= self.content_frames
+
+    def use_full_windows(self) -> None:
+        """Start the clip again on 30 s windows (a short window's decode was doubtful)."""
+        self.short = False
+        self.seek = 0
+        self.texts = []
+        self.prompt_tokens = list(self.initial_prompt)
 
 
 def speech_only(clip: np.ndarray) -> np.ndarray | None:
@@ -90,11 +138,23 @@ def speech_only(clip: np.ndarray) -> np.ndarray | None:
     return audio if audio.size else None
 
 
+def short_window_frames(speech_frames: int) -> int | None:
+    """Frames of the short window that holds ``speech_frames`` of speech and its tail of
+    silence, or None when only a 30 s window does."""
+    needed = speech_frames + round(TAIL_PAD_S * FRAMES_PER_S)
+    for seconds in SHORT_WINDOWS_S:
+        if needed <= seconds * FRAMES_PER_S:
+            return seconds * FRAMES_PER_S
+    return None
+
+
 def transcribe_clips(asr: WhisperAsr, clips: Sequence[Clip]) -> list[Transcript]:
     """Transcribe ``clips`` together; the result is parallel to ``clips``.
 
-    Same output as transcribing each clip alone with ``WhisperModel.transcribe(language=
-    <detected>, beam_size, initial_prompt, vad_filter=True, condition_on_previous_text=False)``.
+    With ``asr.short_windows`` off, the same output as transcribing each clip alone with
+    ``WhisperModel.transcribe(language=<detected>, beam_size, initial_prompt,
+    vad_filter=True, condition_on_previous_text=False)``; with it on, short clips are read
+    from short windows (see the module docstring).
     """
     return [heard.transcript or Transcript(text="", language=heard.language)
             for heard in hear_clips(asr, clips)]
@@ -114,7 +174,7 @@ def hear_clips(asr: WhisperAsr, clips: Sequence[Clip],
     """Identify each clip's language, then transcribe the clips whose language ``keep``
     accepts (all when ``keep`` is None); the result is parallel to ``clips``.
 
-    Language ID reads the encoder output of the first 30 s window, which the transcription
+    Language ID reads the encoder output of the first window, which the transcription
     of a kept clip goes on to decode, so routing a clip costs no second encoder pass; a clip
     ``keep`` refuses stops after that one window. A clip without speech is ``Heard("",
     Transcript("", ""))``.
@@ -128,8 +188,10 @@ def hear_clips(asr: WhisperAsr, clips: Sequence[Clip],
         if audio is None:
             continue  # nothing to detect a language in: an empty transcript
         features = model.feature_extractor(audio)
-        states.append(_ClipState(index=i, features=features,
-                                 content_frames=features.shape[-1] - 1))
+        content = features.shape[-1] - 1
+        short = asr.short_windows and short_window_frames(content) is not None
+        states.append(_ClipState(index=i, features=features, content_frames=content,
+                                 short=short))
     if not states:
         return heard
 
@@ -154,7 +216,7 @@ def hear_clips(asr: WhisperAsr, clips: Sequence[Clip],
                 kept = [k for k in range(len(active)) if k not in handed]
                 active = [active[k] for k in kept]
                 windows = [windows[k] for k in kept]
-                encoded = encoded[kept]
+                encoded = [encoded[k] for k in kept]
                 if not active:
                     break
         _decode_round(asr, active, windows, encoded, options)
@@ -169,26 +231,43 @@ def hear_clips(asr: WhisperAsr, clips: Sequence[Clip],
 
 
 def _window(state: _ClipState) -> tuple[np.ndarray, int]:
+    """The clip's next window of mel frames, and how many of them are its speech."""
     from faster_whisper.audio import pad_or_trim
 
+    if state.short:
+        rest = state.content_frames - state.seek
+        frames = short_window_frames(rest)
+        assert frames is not None  # the rest of a short clip is shorter still
+        window = np.zeros((state.features.shape[0], frames), dtype=state.features.dtype)
+        window[:, :rest] = state.features[:, state.seek: state.content_frames]
+        return window, rest
     size = min(WINDOW_FRAMES, state.content_frames - state.seek)
     segment = state.features[:, state.seek: state.seek + size]
     return pad_or_trim(segment), size
 
 
-def _encode(asr: WhisperAsr, windows: list[np.ndarray]) -> np.ndarray:
-    """Encoder output of each window, as one host array (batch, 1500, d_model)."""
+def _encode(asr: WhisperAsr, windows: list[np.ndarray]) -> list[np.ndarray]:
+    """Encoder output of each window, (1, frames / 2, d_model) each, on the host."""
     ct2 = asr.model.model
     if ct2.device == "cuda":
-        feats = np.ascontiguousarray(np.stack(windows))
-        out = asr.model.model.encode(_storage(feats), to_cpu=True)
-        return np.asarray(out)
+        out: list[np.ndarray] = [np.empty(0)] * len(windows)
+        for members in _by_length(windows, axis=-1).values():
+            feats = np.ascontiguousarray(np.stack([windows[k] for k in members]))
+            batch = np.asarray(ct2.encode(_storage(feats), to_cpu=True))
+            for row, k in enumerate(members):
+                out[k] = batch[row: row + 1]
+        return out
     # One window at a time: on CPU a batched encoder was no faster (see module docstring).
-    return np.concatenate(
-        [np.asarray(ct2.encode(_storage(np.ascontiguousarray(w[None])), to_cpu=True))
-         for w in windows],
-        axis=0,
-    )
+    return [np.asarray(ct2.encode(_storage(np.ascontiguousarray(w[None])), to_cpu=True))
+            for w in windows]
+
+
+def _by_length(arrays: Sequence[np.ndarray], axis: int) -> dict[int, list[int]]:
+    """Indices of ``arrays`` grouped by their length along ``axis``."""
+    groups: dict[int, list[int]] = defaultdict(list)
+    for k, array in enumerate(arrays):
+        groups[array.shape[axis]].append(k)
+    return groups
 
 
 def _storage(array: np.ndarray) -> Any:
@@ -197,25 +276,29 @@ def _storage(array: np.ndarray) -> Any:
     return ctranslate2.StorageView.from_array(np.ascontiguousarray(array))
 
 
-def _pick_languages(asr: WhisperAsr, states: list[_ClipState], encoded: np.ndarray,
+def _pick_languages(asr: WhisperAsr, states: list[_ClipState], encoded: list[np.ndarray],
                     zh_prompt: str) -> None:
     from faster_whisper.tokenizer import Tokenizer
 
     model = asr.model
-    detected = model.model.detect_language(_storage(encoded))
-    for state, probs in zip(states, detected, strict=True):
-        all_probs = [(token[2:-2], p) for token, p in probs]
-        if asr.languages:
-            allowed = [(p, code) for code, p in all_probs if code in asr.languages]
-            language = max(allowed)[1] if allowed else asr.languages[0]
-        else:
-            language = all_probs[0][0]
-        state.language = language
-        state.tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual,
-                                    task="transcribe", language=language)
-        if language == "zh":
-            # generate_segments prefixes the initial prompt with a space.
-            state.prompt_tokens = state.tokenizer.encode(" " + zh_prompt.strip())
+    for members in _by_length(encoded, axis=1).values():
+        detected = model.model.detect_language(
+            _storage(np.concatenate([encoded[k] for k in members])))
+        for k, probs in zip(members, detected, strict=True):
+            state = states[k]
+            all_probs = [(token[2:-2], p) for token, p in probs]
+            if asr.languages:
+                allowed = [(p, code) for code, p in all_probs if code in asr.languages]
+                language = max(allowed)[1] if allowed else asr.languages[0]
+            else:
+                language = all_probs[0][0]
+            state.language = language
+            state.tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual,
+                                        task="transcribe", language=language)
+            if language == "zh":
+                # generate_segments prefixes the initial prompt with a space.
+                state.initial_prompt = state.tokenizer.encode(" " + zh_prompt.strip())
+                state.prompt_tokens = list(state.initial_prompt)
 
 
 def _options(asr: WhisperAsr, zh_prompt: str) -> Any:
@@ -243,27 +326,36 @@ def _options(asr: WhisperAsr, zh_prompt: str) -> Any:
     )
 
 
+def _max_new_tokens(window: np.ndarray) -> int:
+    """Token cap of a short window (30 s windows keep Whisper's own 448-token limit)."""
+    return TOKEN_SLACK + round(TOKENS_PER_S * window.shape[-1] / FRAMES_PER_S)
+
+
 def _decode_round(asr: WhisperAsr, states: list[_ClipState],
-                  windows: list[tuple[np.ndarray, int]], encoded: np.ndarray,
+                  windows: list[tuple[np.ndarray, int]], encoded: list[np.ndarray],
                   options: Any) -> None:
     from faster_whisper.transcribe import get_compression_ratio
 
     model = asr.model
     prompts = [model.get_prompt(s.tokenizer, list(s.prompt_tokens)) for s in states]
-    groups: dict[int, list[int]] = defaultdict(list)
+    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
     for k, prompt in enumerate(prompts):
-        groups[len(prompt)].append(k)
+        groups[(len(prompt), windows[k][0].shape[-1])].append(k)
     decoded: dict[int, Any] = {}
-    for members in groups.values():
+    caps: dict[int, int | None] = {}
+    for (prompt_len, _frames), members in groups.items():
+        short = states[members[0]].short  # a window length is short or 30 s for all
+        cap = _max_new_tokens(windows[members[0]][0]) if short else None
         batch = model.model.generate(
-            _storage(encoded[members]),
+            _storage(np.concatenate([encoded[k] for k in members])),
             [prompts[k] for k in members],
             beam_size=options.beam_size,
             patience=options.patience,
             length_penalty=options.length_penalty,
             repetition_penalty=options.repetition_penalty,
             no_repeat_ngram_size=options.no_repeat_ngram_size,
-            max_length=model.max_length,
+            max_length=model.max_length if cap is None else min(model.max_length,
+                                                                 prompt_len + cap),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=options.suppress_blank,
@@ -272,6 +364,7 @@ def _decode_round(asr: WhisperAsr, states: list[_ClipState],
                                                   / model.time_precision)),
         )
         decoded.update(zip(members, batch, strict=True))
+        caps.update((k, cap) for k in members)
 
     for k, state in enumerate(states):
         result = decoded[k]
@@ -279,13 +372,16 @@ def _decode_round(asr: WhisperAsr, states: list[_ClipState],
         tokens = result.sequences_ids[0]
         avg_logprob = _avg_logprob(result)
         ratio = get_compression_ratio(tokenizer.decode(tokens).strip())
+        _, size = windows[k]
+        if state.short and _doubtful(result, avg_logprob, ratio, tokenizer, size, caps[k]):
+            state.use_full_windows()  # decoded again from the start, next round
+            continue
         if _needs_fallback(result.no_speech_prob, avg_logprob, ratio):
             # Rare: redo this window alone at rising temperatures, as the single-clip path.
             result, avg_logprob, _temp, _ratio = model.generate_with_fallback(
-                _storage(encoded[k: k + 1]), prompts[k], tokenizer, options
+                _storage(encoded[k]), prompts[k], tokenizer, options
             )
             tokens = result.sequences_ids[0]
-        _, size = windows[k]
         if result.no_speech_prob > NO_SPEECH_THRESHOLD and not avg_logprob > LOG_PROB_THRESHOLD:
             state.seek += size  # a window of non-speech: skip it
             continue
@@ -305,6 +401,34 @@ def _decode_round(asr: WhisperAsr, states: list[_ClipState],
         state.prompt_tokens = []
 
 
+def _doubtful(result: Any, avg_logprob: float, ratio: float, tokenizer: Any,
+              speech_frames: int, cap: int | None) -> bool:
+    """Whether a short window's decode is one the 30 s window should redo: it would need
+    the temperature fallback, met its token cap, writes more tokens than its speech can
+    hold, or says one thing twice or more."""
+    if _needs_fallback(result.no_speech_prob, avg_logprob, ratio):
+        return True
+    tokens = result.sequences_ids[0]
+    if cap is not None and len(tokens) >= cap:
+        return True
+    speech_s = max(speech_frames / FRAMES_PER_S, 1.0)
+    if len(tokens) / speech_s > MAX_TOKENS_PER_SPEECH_S:
+        return True
+    return repeats_itself(tokenizer.decode(
+        [t for t in tokens if t < tokenizer.eot]))
+
+
+def repeats_itself(text: str) -> bool:
+    """Whether ``text``, without spaces and punctuation, is one piece of at least
+    :data:`MIN_REPEATED_LETTERS` said 2-4 times over ("打开金玉良缘。打开金玉良缘。"):
+    Whisper's way of filling a short window's silence."""
+    letters = "".join(ch for ch in text
+                      if not ch.isspace() and not unicodedata.category(ch).startswith("P"))
+    n = len(letters)
+    return any(n % times == 0 and n // times >= MIN_REPEATED_LETTERS
+               and letters == letters[: n // times] * times for times in (2, 3, 4))
+
+
 def _avg_logprob(result: Any) -> float:
     seq_len = len(result.sequences_ids[0])
     return result.scores[0] * seq_len / (seq_len + 1)
@@ -322,7 +446,9 @@ def warm_up(asr: WhisperAsr) -> None:
     from faster_whisper.tokenizer import Tokenizer
 
     model = asr.model
-    window = np.zeros((1, model.model.n_mels, WINDOW_FRAMES), dtype=np.float32)
+    # The window most notes get: the first encode of a length pays a one-off setup.
+    frames = SHORT_WINDOWS_S[0] * FRAMES_PER_S if asr.short_windows else WINDOW_FRAMES
+    window = np.zeros((1, model.model.n_mels, frames), dtype=np.float32)
     encoded = np.asarray(model.model.encode(_storage(window), to_cpu=True))
     tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
                           language="en")

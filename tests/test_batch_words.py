@@ -1,7 +1,8 @@
 """Notes batched together each get their own words (issue 21).
 
-The batch decoder (inference/whisper_batch.py) encodes one window per note, groups windows of
-equal prompt length into one beam search, and hands the results back by index. A mistake in
+The batch decoder (inference/whisper_batch.py) encodes one window per note (a short one for
+these notes), groups windows of equal prompt and window length into one beam search, and
+hands the results back by index. A mistake in
 that bookkeeping would give a note another note's words, or make a note's words depend on
 its batch-mates: these tests put different real notes (Mandarin and English, 1.7-10 s, as
 OGG/Opus) into one batch and check each transcript against its own reference from the

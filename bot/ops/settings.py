@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     vad_model: str = Field("fsmn-vad", validation_alias=_env("VOICEMOOD_VAD_MODEL"))
     punc_model: str = Field("ct-punc", validation_alias=_env("VOICEMOOD_PUNC_MODEL"))
     whisper_model: str = Field("", validation_alias=_env("VOICEMOOD_WHISPER_MODEL"))
+    #: Short notes through short encoder windows (inference/whisper_batch.py); false: every
+    #: note through 30 s windows, word for word as faster-whisper's own transcribe.
+    whisper_short_windows: bool = Field(
+        True, validation_alias=_env("VOICEMOOD_WHISPER_SHORT_WINDOWS"))
     languages: str = Field("zh,en", validation_alias=_env("VOICEMOOD_LANGUAGES"))
     text_emotion_backend: Literal["auto", "transformers", "lexicon", "off"] = Field(
         "auto", validation_alias=_env("VOICEMOOD_TEXT_EMOTION_BACKEND")
