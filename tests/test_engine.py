@@ -12,6 +12,7 @@ import csv
 import inspect
 import os
 import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -27,11 +28,11 @@ from inference.asr_whisper import ZH_PROMPT, WhisperAsr, join_text, to_simplifie
 from inference.audio import DecodedAudio, decode_audio
 from inference.chunking import CHUNK_S, PAD_S, join_transcripts, merge_voice, split_spans
 from inference.device import cpu_threads, cuda_available, resolve_device
-from inference.engine import InferenceEngine
+from inference.engine import InferenceEngine, use_every_core
 from inference.errors import Busy
 from inference.types import SAMPLE_RATE, AsrBackend, Transcript, VoiceReading
 from inference.voice_prosody import label_for
-from tests.conftest import SHARED_DATA, make_settings
+from tests.conftest import REPO, SHARED_DATA, make_settings
 
 needs_data = pytest.mark.shared_data
 
@@ -110,11 +111,29 @@ async def test_engine_runs_on_cpu_with_every_core(engine: InferenceEngine) -> No
     import torch
 
     assert engine.device == "cpu"
+    torch.set_num_threads(1)
+    use_every_core()  # what loading does once a full-tier model has imported torch
     assert torch.get_num_threads() == cpu_threads()
     assert engine.backends is not None
     assert engine.backends.asr.info.device == "cpu"
     assert "int8" in engine.backends.asr.info.detail
     assert engine.load_seconds > 0
+
+
+def test_the_offline_tier_loads_without_torch(tmp_path: Path) -> None:
+    """Importing torch costs about 2 s of every start, and only the full tier needs it."""
+    script = (
+        "import asyncio, sys\n"
+        "from inference.config import InferenceConfig\n"
+        "from inference.engine import InferenceEngine\n"
+        "engine = InferenceEngine(InferenceConfig(device='cpu'))\n"
+        "asyncio.run(engine.start())\n"
+        "print(sorted(i.tier for i in engine.backends.infos()), 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=REPO, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[-2] == "['offline', 'offline', 'offline'] False"
 
 
 async def test_models_load_once_with_a_log_line(tmp_path: Path,
