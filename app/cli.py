@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import signal
 import sys
-import uuid
 from pathlib import Path
 
 from bot import __version__
@@ -31,6 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", default="local", help="history user id (default: local)")
     p.add_argument("--json", action="store_true", help="print one JSON object per file")
     p.add_argument("--no-store", action="store_true", help="do not record in the history")
+    p.add_argument("--jobs", type=_positive_int, metavar="N",
+                   help="files analysed at once, so the models batch them (default: twice "
+                        "VOICEMOOD_BATCH_SIZE; 1 = one after another); results are printed "
+                        "and recorded in the order of the files either way")
 
     p = sub.add_parser("serve", help="run the Telegram and/or Slack bot (and the web page)",
                        description="Run the bots configured by TELEGRAM_BOT_TOKEN / "
@@ -78,6 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="run the benchmark (see bench/run.py)")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,6 +141,8 @@ def _preflight(settings, args) -> None:
 def _dispatch(settings, args, parser: argparse.ArgumentParser) -> int:
     """Run the chosen sub-command."""
     if args.command == "analyze":
+        from app.analyze_cli import cmd_analyze
+
         return asyncio.run(cmd_analyze(settings, args))
     if args.command == "serve":
         return asyncio.run(cmd_serve(settings))
@@ -156,101 +170,11 @@ def _dispatch(settings, args, parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-async def _open_service(settings):
-    """The analysis service, or a :class:`~app.preflight.LoadFailure` in one line.
-
-    Whatever stops the models from loading (a missing weight file, a broken install, a GPU
-    that vanished) ends the command with one clear line; the traceback goes to the log at
-    DEBUG level.
-    """
-    from app.preflight import LoadFailure
-    from app.wiring import open_service
-
-    try:
-        return await open_service(settings)
-    except Exception as exc:
-        log.debug("loading the models failed", exc_info=True)
-        raise LoadFailure(exc) from exc
-
-
-async def cmd_analyze(settings, args) -> int:
-    """``voicemood analyze``: one line (or JSON object) per file; non-zero if any failed.
-
-    Results go to standard output; progress ("loading models…", ``[n/N] FILE``) to
-    standard error (:mod:`app.progress`), so ``--json`` output stays one object a line.
-    """
-    from app.progress import Progress
-    from bot.analysis import Sender
-    from bot.wording import format_analysis
-    from inference.errors import VoicemoodError
-
-    progress = Progress(len(args.files))
-    if not settings.broker_url:  # scale-out mode loads nothing here
-        progress.loading()
-    service = await _open_service(settings)
-    failures = 0
-    try:
-        for number, path in enumerate(args.files, 1):
-            progress.start(number, str(path))
-            try:
-                data = _read_file(path)
-                sender = Sender("cli", args.user, "cli", uuid.uuid4().hex)
-                if args.no_store:
-                    analysis = await service.analyze_bytes(data, progress.stage)
-                else:
-                    analysis = await service.analyze(data, sender, progress.stage)
-            except VoicemoodError as exc:
-                failures += 1
-                progress.clear()
-                _print_error(path, exc, args.json)
-                continue
-            except Exception as exc:  # never lose the other files to one surprise
-                failures += 1
-                progress.clear()
-                log.exception("analysis of %s failed", path)
-                _print_error(path, exc, args.json)
-                continue
-            progress.clear()
-            if args.json:
-                print(json.dumps({"file": str(path), **analysis.to_json()}, ensure_ascii=False),
-                      flush=True)
-            else:
-                print(f"== {path}\n{format_analysis(analysis, analysis.language)}\n", flush=True)
-    finally:
-        progress.clear()
-        await service.close()
-    return 1 if failures else 0
-
-
-def _read_file(path: Path) -> bytes:
-    from inference.errors import InputError
-
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file", code="not_found") from None
-    except IsADirectoryError:
-        raise InputError(f"{path} is a directory", code="not_found") from None
-    except PermissionError:
-        raise InputError(f"{path}: permission denied", code="unreadable") from None
-
-
-def _print_error(path: Path, exc: BaseException, as_json: bool) -> None:
-    from bot.analysis import error_json
-
-    body = error_json(exc)
-    if as_json:
-        print(json.dumps({"file": str(path), **body}, ensure_ascii=False), flush=True)
-    else:
-        print(f"== {path}\nerror ({body['error']['code']}): {body['error']['message']}\n",
-              flush=True)
-
-
 async def cmd_serve(settings, web_only: bool = False) -> int:
     """``voicemood serve``: run every configured bot until interrupted, plus the web page
     when ``VOICEMOOD_WEB_PORT`` is set, or the page alone when no bot is configured.
     ``voicemood web`` (``web_only``): only the page and its JSON API."""
-    from app.preflight import check_port_free, metrics_host
+    from app.preflight import check_port_free, metrics_host, open_service_or_refuse
 
     command = "web" if web_only else "serve"
     runners = []
@@ -289,7 +213,7 @@ async def cmd_serve(settings, web_only: bool = False) -> int:
         return 2
     if settings.metrics_port:
         check_port_free(metrics_host(settings), settings.metrics_port, "VOICEMOOD_METRICS_PORT")
-    service = await _open_service(settings)
+    service = await open_service_or_refuse(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

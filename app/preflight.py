@@ -8,13 +8,17 @@ setting, and the command exits non-zero. Each check raises :class:`Refusal` with
 from __future__ import annotations
 
 import errno
+import logging
 import socket
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
+    from bot.core.service import AnalysisService
     from bot.ops.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class Refusal(Exception):
@@ -33,6 +37,22 @@ class LoadFailure(Refusal):
         # Library errors can span lines (pydantic, funasr): squeeze to one.
         why = " ".join(str(cause).split()) or type(cause).__name__
         super().__init__(f"cannot load the models: {why}")
+
+
+async def open_service_or_refuse(settings: Settings) -> AnalysisService:
+    """The analysis service, or a :class:`LoadFailure` in one line.
+
+    Whatever stops the models from loading (a missing weight file, a broken install, a GPU
+    that vanished) ends the command with one clear line; the traceback goes to the log at
+    DEBUG level.
+    """
+    from app.wiring import open_service
+
+    try:
+        return await open_service(settings)
+    except Exception as exc:
+        log.debug("loading the models failed", exc_info=True)
+        raise LoadFailure(exc) from exc
 
 
 def settings_error_line(exc: ValidationError) -> str:

@@ -1,7 +1,8 @@
 """Progress of ``voicemood analyze`` on standard error, so standard output stays the results.
 
 Loading the models takes seconds to minutes and a batch of files longer still, so the
-command says what it is doing: "loading models…", then ``[n/N] FILE`` per file. On a
+command says what it is doing: "loading models…", then ``[n/N] FILE`` per file, as its
+result comes up in the order of the files (several files are analysed at once). On a
 terminal that is one line redrawn in place with a bar; elsewhere (a log, a pipe, a test)
 plain lines, since carriage returns and escape codes would only be noise there.
 ``--json`` output is unchanged: nothing here writes to standard output.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from inference.stages import fraction
+from inference.stages import OnStage, fraction
 
 #: Cells of the bar drawn on a terminal.
 BAR_WIDTH = 20
@@ -48,6 +49,16 @@ class Progress:
         nothing, so logs keep one line per file."""
         if self.tty and self._file[0]:
             self._draw(fraction(stage, done), f" · {stage}")
+
+    def stage_of(self, number: int) -> OnStage:
+        """The stage callback of file ``number``: several files are analysed at once, and
+        only the stages of the file shown (the next result in order) move the bar."""
+
+        def on_stage(stage: str, done: float = 0.0) -> None:
+            if self._file[0] == number:
+                self.stage(stage, done)
+
+        return on_stage
 
     def _draw(self, within: float, suffix: str) -> None:
         number, name = self._file

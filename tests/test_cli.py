@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.scoring import wer_en
 from tests.audio_factory import speech_file, tone_or_silence
 from tests.conftest import MODELS_DIR
 
@@ -70,6 +71,55 @@ def test_analyze_json_reports_each_file(tmp_path: Path) -> None:
         rows = con.execute("SELECT user_id, platform, transcript FROM analyses").fetchall()
     assert len(rows) == 1 and rows[0][:2] == ("alice", "cli")
     assert rows[0][2] == ok["transcript"]
+
+
+SENTENCES = ["The garden was quiet this morning.", "I finished the report before lunch.",
+             "We are meeting again on Friday.", "The train was late again today.",
+             "My sister called me last night."]
+
+
+def test_analyze_sends_the_files_through_the_models_together_and_answers_in_order(
+        tmp_path: Path) -> None:
+    notes = [speech_file(tmp_path, text, "ogg", name=f"n{i}") for i, text in
+             enumerate(SENTENCES)]
+    out = run_cli(["analyze", "--json", *map(str, notes)], tmp_path, **FORCED_OFFLINE)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [line["file"] for line in lines] == [str(n) for n in notes]
+    for text, line in zip(SENTENCES, lines, strict=True):
+        assert wer_en([text], [line["transcript"]]) <= 0.34, (text, line["transcript"])
+    # Several files shared a batch of the models: they were in flight together.
+    assert max(line["timings"]["batch_size"] for line in lines) >= 2
+    # Recorded in the order of the files, so each tag was read against the notes before it.
+    with contextlib.closing(sqlite3.connect(tmp_path / "cli.db")) as con:
+        stored = [row[0] for row in con.execute("SELECT transcript FROM analyses ORDER BY id")]
+    assert stored == [line["transcript"] for line in lines]
+
+    one_by_one = run_cli(["analyze", "--json", "--no-store", "--jobs", "1",
+                          *map(str, notes[:2])], tmp_path, **FORCED_OFFLINE)
+    assert one_by_one.returncode == 0, one_by_one.stderr
+    alone = [json.loads(line) for line in one_by_one.stdout.splitlines()]
+    assert [line["timings"]["batch_size"] for line in alone] == [1, 1]
+    assert [line["transcript"] for line in alone] == [line["transcript"] for line in lines[:2]]
+
+
+def test_analyze_waits_for_its_own_files_when_it_fills_the_queue(tmp_path: Path) -> None:
+    # A queue of one note: the other files of the run are told "busy" while the first is
+    # analysed, and wait for it instead of failing.
+    notes = [speech_file(tmp_path, text, "ogg", name=f"n{i}") for i, text in
+             enumerate(SENTENCES[:3])]
+    out = run_cli(["analyze", "--json", "--no-store", *map(str, notes)], tmp_path,
+                  VOICEMOOD_QUEUE_SIZE="1", **FORCED_OFFLINE)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [line["file"] for line in lines] == [str(n) for n in notes]
+    assert all("error" not in line for line in lines)
+
+
+def test_analyze_refuses_a_jobs_count_below_one(tmp_path: Path) -> None:
+    out = run_cli(["analyze", "--jobs", "0", "missing.ogg"], tmp_path)
+    assert out.returncode == 2
+    assert "--jobs: expected a whole number of at least 1, not '0'" in out.stderr
 
 
 def test_analyze_human_output_and_trend(tmp_path: Path) -> None:

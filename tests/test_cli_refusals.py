@@ -230,6 +230,21 @@ def test_on_a_terminal_the_bar_moves_with_the_stages_of_the_note() -> None:
     assert plain.getvalue() == "[1/1] a.ogg\n"
 
 
+def test_on_a_terminal_only_the_file_shown_moves_the_bar() -> None:
+    """Several files are analysed at once; the bar follows the one whose result is next."""
+    from app.progress import Progress
+
+    stream = _Terminal()
+    progress = Progress(2, stream)
+    progress.start(1, "a.ogg")
+    progress.stage_of(2)("transcribe", 0.5)  # file 2 is ahead, not shown: no redraw
+    progress.stage_of(1)("emotion", 0.0)
+    assert stream.getvalue() == (
+        "\r\x1b[K" + "░" * 20 + " [1/2] a.ogg"
+        "\r\x1b[K" + "█" * 9 + "░" * 11 + " [1/2] a.ogg · emotion"
+    )
+
+
 # --- item 12: one wording of the size limit ------------------------------------------------
 
 def test_sizes_have_one_wording() -> None:

@@ -236,7 +236,16 @@ class AnalysisService:
 
     async def _analyze_and_store(self, audio: bytes, sender: Sender,
                                  on_stage: OnStage | None = None) -> Analysis:
-        analysis = await self.analyze_bytes(audio, on_stage)
+        return await self.record(await self.analyze_bytes(audio, on_stage), sender)
+
+    async def record(self, analysis: Analysis, sender: Sender) -> Analysis:
+        """Read ``analysis`` (fresh from :meth:`analyze_bytes`) against the sender's usual
+        voice and store it in their history, as :meth:`analyze` does after the models.
+
+        For a caller that analyses many notes of one sender at once and records them in
+        order (``voicemood analyze``): each note's tag is then read against the notes
+        recorded before it, exactly as if they had come one by one.
+        """
         # The tag is read against the person's own usual voice (a lively speaker is not
         # always excited); analyze_bytes returned a copy, so the cache keeps the plain one.
         past = await self.store.recent(sender.platform, str(sender.user_id), BASELINE_NOTES)
