@@ -3,6 +3,7 @@
 Run from the repository root (not a test; a few minutes on 2 cores)::
 
     .venv/bin/python bench/peer.py [--notes N] [--data DIR] [--json OUT] [--rounds R]
+                                   [--checkout DIR]
 
 The *plain* side is what a user would otherwise run: one ``WhisperModel`` on the same
 weights (``models/whisper-base``, int8 on CPU) and, for each note,
@@ -14,11 +15,17 @@ are its child's (all threads), read from ``getrusage(RUSAGE_CHILDREN)``. The sid
 alternate order from round to round, so neither always gets the warmer page cache or the
 quieter minute of a shared machine.
 
-The notes are held out of the quality tests (which read every 5th clip from 0): rows
-2, 7, 12, ... of zh_asr_aishell and en_asr lasting 1.7-10 s, half of each, encoded as
-Telegram sends voice notes (OGG/Opus 32 kbit/s mono). Chinese is scored in simplified
+The notes are held out of the quality tests (which read every 5th clip from 0) and of
+the choices made for issue 21 (rows 1, 3, 6, 8, ... were used to choose the short
+windows): rows 2, 7, 12, ..., then 4, 9, 14, ... of zh_asr_aishell and en_asr lasting
+1.7-10 s, half of each (``--notes 24`` is the earlier rows 2, 7, 12, ... alone), encoded
+as Telegram sends voice notes (OGG/Opus 32 kbit/s mono). Chinese is scored in simplified
 characters on both sides (the plain bot answers some Mandarin in traditional characters;
-converting only ours would flatter us), English by words (bench/scoring.py).
+converting only ours would flatter us), English by words, numbers alike however they are
+written (bench/scoring.py).
+
+``--checkout DIR`` runs the voicemood side from another checkout (a ``git worktree`` of an
+older commit, say) with this venv, so a before/after pair is measured in one run.
 """
 
 from __future__ import annotations
@@ -40,9 +47,10 @@ sys.path.insert(0, str(ROOT))
 from bench.run import manifest, to_ogg  # noqa: E402
 from bench.scoring import cer_zh, wer_en  # noqa: E402
 
-#: Rows ``OFFSET, OFFSET + STRIDE, ...``: never the quality tests' ``[::5]``.
+#: Rows ``OFFSET, OFFSET + STRIDE, ...`` for each offset in turn: never the quality tests'
+#: ``[::5]``, nor the rows 1 and 3 (mod 5) the short windows were chosen on.
 STRIDE = 5
-OFFSET = 2
+OFFSETS = (2, 4)
 MIN_S, MAX_S = 1.7, 10.0
 SETS = {"zh_asr_aishell": "zh", "en_asr": "en"}
 
@@ -75,8 +83,11 @@ def pick(data: Path, notes: int, tmp: Path) -> list[PeerNote]:
     per_set = {name: notes // 2 + (notes % 2 if name == "zh_asr_aishell" else 0)
                for name in SETS}
     for name, language in SETS.items():
-        rows = [r for r in manifest(data, name)[OFFSET::STRIDE]
+        every = manifest(data, name)
+        rows = [r for offset in OFFSETS for r in every[offset::STRIDE]
                 if MIN_S <= float(r["duration_s"]) <= MAX_S][: per_set[name]]
+        if len(rows) < per_set[name]:
+            raise SystemExit(f"{name} has only {len(rows)} held-out notes of {MIN_S}-{MAX_S} s")
         for row in rows:
             out = tmp / f"{name}-{Path(row['file']).stem}.ogg"
             to_ogg(data / name / row["file"], out)
@@ -102,9 +113,11 @@ def _child_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _timed(cmd: list[str]) -> tuple[float, float, str]:
+def _timed(cmd: list[str], cwd: Path = ROOT) -> tuple[float, float, str]:
     cpu0, wall0 = _child_cpu(), time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
+    # The child imports the checkout in cwd before the installed one.
+    env = {**os.environ, "PYTHONPATH": str(cwd), "VOICEMOOD_MODELS_DIR": str(ROOT / "models")}
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=cwd, env=env)
     return time.perf_counter() - wall0, _child_cpu() - cpu0, done.stdout
 
 
@@ -115,10 +128,11 @@ def run_plain(files: list[str], model_dir: Path, round_: int) -> SideRun:
     return SideRun("plain", round_, wall, cpu, json.loads(out.strip().splitlines()[-1]))
 
 
-def run_voicemood(files: list[str], round_: int) -> SideRun:
-    """Time ``voicemood analyze --json --no-store``, model load included."""
-    exe = Path(sys.executable).with_name("voicemood")
-    wall, cpu, out = _timed([str(exe), "analyze", "--json", "--no-store", *files])
+def run_voicemood(files: list[str], round_: int, checkout: Path = ROOT) -> SideRun:
+    """Time ``voicemood analyze --json --no-store``, model load included (from
+    ``checkout``: its code, this interpreter and its packages)."""
+    wall, cpu, out = _timed([sys.executable, "-m", "app.cli", "analyze", "--json",
+                             "--no-store", *files], cwd=checkout)
     rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     by_file = {row["file"]: row["transcript"] for row in rows}
     return SideRun("voicemood", round_, wall, cpu, [by_file[f] for f in files])
@@ -154,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         "VOICEMOOD_SHARED_DATA", ROOT.parent / "shared" / "data")))
     parser.add_argument("--model-dir", default=str(ROOT / "models" / "whisper-base"))
     parser.add_argument("--json", type=Path, help="also write every figure here")
+    parser.add_argument("--checkout", type=Path, default=ROOT,
+                        help="run the voicemood side from this checkout (default: this one)")
     parser.add_argument("--plain-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("files", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -170,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             order = ("plain", "voicemood") if round_ % 2 else ("voicemood", "plain")
             for side in order:
                 run = (run_plain(files, Path(args.model_dir), round_) if side == "plain"
-                       else run_voicemood(files, round_))
+                       else run_voicemood(files, round_, args.checkout.resolve()))
                 print(f"round {round_} {side}: wall {run.wall_s:.1f} s, CPU {run.cpu_s:.1f} s",
                       flush=True)
                 runs.append(run)
@@ -185,11 +201,16 @@ def main(argv: list[str] | None = None) -> int:
     for r in runs:
         print(f"round {r.round} {r.side:9s} wall {r.wall_s:6.1f} s  CPU {r.cpu_s:6.1f} s  "
               + "  ".join(f"{k} {v:.3f}" for k, v in score(notes, r.transcripts).items()))
+    ratios = []
     for round_ in range(1, args.rounds + 1):
         pair = {r.side: r for r in runs if r.round == round_}
         wall = pair["plain"].wall_s / pair["voicemood"].wall_s
         cpu = pair["plain"].cpu_s / pair["voicemood"].cpu_s
+        ratios.append((wall, cpu))
         print(f"round {round_}: plain/voicemood wall {wall:.2f}x, CPU {cpu:.2f}x")
+    print(f"{len(notes)} notes, {report['audio_s']} s of audio; over {args.rounds} rounds "
+          f"plain/voicemood wall {min(w for w, _ in ratios):.2f}-{max(w for w, _ in ratios):.2f}x, "
+          f"CPU {min(c for _, c in ratios):.2f}-{max(c for _, c in ratios):.2f}x")
     print(f"load before: {load_before}\nload after:  {load_after}")
     if args.json:
         args.json.write_text(json.dumps(report, ensure_ascii=False, indent=1))
