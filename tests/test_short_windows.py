@@ -153,3 +153,45 @@ def test_a_doubtful_short_window_gives_way_to_faster_whispers_30_s_result(
 
     assert transcribe_clips(asr, clips) == thirty
     assert encoded_lengths == [[1500, 1500], [3000, 3000]]
+
+
+class _AsIfCuda:
+    """The loaded CTranslate2 model, saying it runs on CUDA: the GPU path's grouping of
+    windows into one encoder batch per length runs for real, on the CPU."""
+
+    device = "cuda"
+
+    def __init__(self, real: object) -> None:
+        self._real = real
+        self.encoded_shapes: list[tuple[int, ...]] = []
+
+    def encode(self, features, to_cpu=False):  # type: ignore[no-untyped-def]
+        self.encoded_shapes.append(tuple(features.shape))
+        return self._real.encode(features, to_cpu=to_cpu)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._real, name)
+
+
+@needs_data
+def test_on_cuda_the_windows_of_one_length_are_encoded_in_one_batch(
+        asr: WhisperAsr, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    en, zh = _rows("en_asr"), _rows("zh_asr_aishell")
+    picked = [("en_asr", "audio/dctts_LJ001-0009.flac"),   # 15 s window
+              ("en_asr", "audio/dctts_LJ001-0092.flac"),   # 20 s window
+              ("zh_asr_aishell", "audio/BAC009S0150W0030.flac"),  # 15 s window
+              ("en_asr", "audio/dctts_LJ001-0010.flac")]   # 15 s window
+    clips = [_ogg_samples(SHARED_DATA / name / file, tmp_path / f"{i}.ogg")
+             for i, (name, file) in enumerate(picked)]
+    references = [(en if name == "en_asr" else zh)[file]["transcript"] for name, file in picked]
+    on_cuda = _AsIfCuda(asr.model.model)
+    monkeypatch.setattr(asr.model, "model", on_cuda)
+
+    transcripts = transcribe_clips(asr, clips)
+
+    # One encoder call per window length in the first round, not one per note.
+    assert sorted(on_cuda.encoded_shapes[:2]) == [(1, 80, 2000), (3, 80, 1500)]
+    for (name, _file), reference, transcript in zip(picked, references, transcripts,
+                                                    strict=True):
+        score = cer_zh if name == "zh_asr_aishell" else wer_en
+        assert score([reference], [transcript.text]) <= 0.4, (reference, transcript.text)
