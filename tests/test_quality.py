@@ -26,10 +26,12 @@ from tests.conftest import SHARED_DATA, SHARED_REASON
 #: Measured: CER 0.176 at first, WER 0.132, arousal AUC 0.873. On 2026-12-02 the last landed
 #: commit (46ed5eb) itself measured CER 0.222 with a fresh install (the unpinned packages
 #: under faster-whisper, e.g. onnxruntime for its VAD, had moved), so the floor sits just
-#: above what the product does today, not where it was once measured.
+#: above what the product does today, not where it was once measured. Issue 21 (short
+#: windows, and numbers scored alike however written, bench/scoring.py) measured CER 0.152,
+#: WER 0.092; the floors keep about 0.02 for packages that move under a fresh install.
 STRIDE = 5
-MAX_CER_ZH = 0.23
-MAX_WER_EN = 0.16
+MAX_CER_ZH = 0.18
+MAX_WER_EN = 0.12
 #: Share of (aroused clip, calm clip) pairs where the aroused one gets the higher arousal
 #: (issues 11 and 22; measured 0.880 with the shipped arousal model, 0.866 before it).
 MIN_AROUSAL_AUC = 0.85
