@@ -34,7 +34,7 @@ per round:
    would need the temperature fallback, repeats itself, runs to its token cap or writes far
    more tokens than its speech can hold) is not fallen back on at higher temperatures: the
    clip starts again on 30 s windows, which decode it exactly as faster-whisper would. On
-   the dev recordings that is 1 to 3 clips in 100 (docs/benchmarks.md).
+   the dev recordings that was 1 note of 281 (docs/benchmarks.md).
 
 Beam search in CTranslate2 keeps the hypotheses of each batch item apart, so a batch gives
 the same tokens as the clips one by one (checked in tests/test_engine.py and
@@ -84,7 +84,7 @@ SHORT_WINDOWS_S = (15, 20)
 #: Silence after the speech of a short window, in seconds.
 TAIL_PAD_S = 3.0
 #: New tokens a short window may decode: this many, plus TOKENS_PER_S per second of window.
-#: Speech measured at most 9 tokens a second, so only a runaway loop meets the cap.
+#: Speech measured under 6 tokens a second, so only a runaway loop meets the cap.
 TOKEN_SLACK = 32
 TOKENS_PER_S = 12
 #: More tokens per second of speech than this (text and timestamps) is a short window
