@@ -342,7 +342,6 @@ def _decode_round(asr: WhisperAsr, states: list[_ClipState],
     for k, prompt in enumerate(prompts):
         groups[(len(prompt), windows[k][0].shape[-1])].append(k)
     decoded: dict[int, Any] = {}
-    caps: dict[int, int | None] = {}
     for (prompt_len, _frames), members in groups.items():
         short = states[members[0]].short  # a window length is short or 30 s for all
         cap = _max_new_tokens(windows[members[0]][0]) if short else None
@@ -364,16 +363,17 @@ def _decode_round(asr: WhisperAsr, states: list[_ClipState],
                                                   / model.time_precision)),
         )
         decoded.update(zip(members, batch, strict=True))
-        caps.update((k, cap) for k in members)
 
     for k, state in enumerate(states):
         result = decoded[k]
         tokenizer = state.tokenizer
         tokens = result.sequences_ids[0]
         avg_logprob = _avg_logprob(result)
-        ratio = get_compression_ratio(tokenizer.decode(tokens).strip())
-        _, size = windows[k]
-        if state.short and _doubtful(result, avg_logprob, ratio, tokenizer, size, caps[k]):
+        text = tokenizer.decode(tokens).strip()  # the text tokens alone
+        ratio = get_compression_ratio(text)
+        window, size = windows[k]
+        if state.short and _doubtful(result, avg_logprob, ratio, text, size,
+                                     _max_new_tokens(window)):
             state.use_full_windows()  # decoded again from the start, next round
             continue
         if _needs_fallback(result.no_speech_prob, avg_logprob, ratio):
@@ -401,21 +401,20 @@ def _decode_round(asr: WhisperAsr, states: list[_ClipState],
         state.prompt_tokens = []
 
 
-def _doubtful(result: Any, avg_logprob: float, ratio: float, tokenizer: Any,
-              speech_frames: int, cap: int | None) -> bool:
-    """Whether a short window's decode is one the 30 s window should redo: it would need
-    the temperature fallback, met its token cap, writes more tokens than its speech can
-    hold, or says one thing twice or more."""
+def _doubtful(result: Any, avg_logprob: float, ratio: float, text: str,
+              speech_frames: int, cap: int) -> bool:
+    """Whether a short window's decode (``text``: its words) is one the 30 s window should
+    redo: it would need the temperature fallback, met its token cap, writes more tokens
+    than its speech can hold, or says one thing twice or more."""
     if _needs_fallback(result.no_speech_prob, avg_logprob, ratio):
         return True
     tokens = result.sequences_ids[0]
-    if cap is not None and len(tokens) >= cap:
+    if len(tokens) >= cap:
         return True
     speech_s = max(speech_frames / FRAMES_PER_S, 1.0)
     if len(tokens) / speech_s > MAX_TOKENS_PER_SPEECH_S:
         return True
-    return repeats_itself(tokenizer.decode(
-        [t for t in tokens if t < tokenizer.eot]))
+    return repeats_itself(text)
 
 
 def repeats_itself(text: str) -> bool:
