@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +19,9 @@ import pytest
 from bench.scoring import cer_zh, wer_en
 from inference import whisper_batch
 from inference.asr_whisper import WhisperAsr
-from inference.audio import decode_audio
 from inference.whisper_batch import repeats_itself, short_window_frames, transcribe_clips
 from tests.conftest import REPO, SHARED_DATA
+from tests.test_engine import decode, to_ogg
 
 needs_data = pytest.mark.shared_data
 
@@ -54,11 +53,8 @@ def test_a_sentence_said_over_again_is_a_repetition_and_speech_is_not() -> None:
 
 
 def _ogg_samples(flac: Path, out: Path) -> np.ndarray:
-    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(flac), "-c:a", "libopus",
-                    "-b:a", "32k", "-ac", "1", str(out)], check=True, capture_output=True)
-    decoded = asyncio.run(decode_audio(out.read_bytes(), max_bytes=50 * 2**20,
-                                       max_seconds=600.0))
-    return decoded.samples
+    """``flac`` as Telegram sends it, decoded as the product decodes it."""
+    return asyncio.run(decode(to_ogg(flac, out))).samples
 
 
 def _rows(name: str) -> dict[str, dict[str, str]]:
